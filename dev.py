@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Developer entry point: the two commands the README promises, with only python3 installed.
+
+    python3 dev.py serve   # install, snapshot the example pipeline into the local store, serve it
+    python3 dev.py test    # install with test extras, then ruff, mypy and the whole pytest suite
+
+Both create `.venv/` in the repo on first use and reinstall only when pyproject.toml changes.
+The embedded default ZenML store (SQLite) lives in `.zenml-local/` (git-ignored). Anything after
+`test` is passed to pytest (e.g. `python3 dev.py test -k wiring`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+EXAMPLE = "examples.text_pipeline:text_pipeline"
+SUPPORTED = ((3, 10), (3, 14))
+
+
+def _check_python() -> None:
+    low, high = SUPPORTED
+    if not (low <= sys.version_info[:2] < high):
+        sys.exit(f"dev.py: Python {low[0]}.{low[1]} to {high[0]}.{high[1] - 1} is required")
+
+
+def _ensure_venv(extras: str) -> None:
+    """Create .venv and install the project (with `extras`) unless already up to date."""
+    stamp = VENV / f".installed-{extras or 'base'}"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest and PYTHON.exists():
+        return
+    if not PYTHON.exists():
+        print("dev.py: creating .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    target = f".[{extras}]" if extras else "."
+    print(f"dev.py: installing {target} into .venv (first run takes a minute)", flush=True)
+    subprocess.run(
+        [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", target],
+        cwd=ROOT,
+        check=True,
+    )
+    stamp.write_text(digest)
+
+
+def _local_store_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("ZENML_CONFIG_PATH", str(ROOT / ".zenml-local" / "config"))
+    env.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+    env.setdefault("ZENML_LOGGING_VERBOSITY", "WARN")
+    env.setdefault("ZENML_SERVING_SOURCE_ROOT", str(ROOT))
+    return env
+
+
+def serve() -> int:
+    """Install, snapshot the example pipeline into the local store and serve it."""
+    _ensure_venv("")
+    env = _local_store_env()
+    print(f"dev.py: snapshotting {EXAMPLE} into {env['ZENML_CONFIG_PATH']}", flush=True)
+    result = subprocess.run(
+        [str(BIN / "zenml-serving"), "snapshot", EXAMPLE],
+        cwd=ROOT,
+        env=env,
+        check=False,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    if result.returncode != 0:
+        return result.returncode
+    snapshot_id = result.stdout.strip().splitlines()[-1]
+    env["ZENML_PIPELINE_DEPLOYMENT_ID"] = snapshot_id
+    port = env.get("ZENML_SERVICE_PORT", "8001")
+    print(
+        f"dev.py: serving snapshot {snapshot_id} on port {port}; try:\n"
+        f"  curl -s -X POST http://127.0.0.1:{port}/invoke -H 'Content-Type: application/json' "
+        """-d '{"parameters": {"message": "I love fast reliable tools"}}'\n""",
+        flush=True,
+    )
+    os.chdir(ROOT)
+    os.execve(str(BIN / "zenml-serving"), [str(BIN / "zenml-serving"), "serve"], env)
+    return 0  # not reached
+
+
+def test(pytest_args: list[str]) -> int:
+    """Install with test extras; run ruff, mypy and pytest; fail on the first that fails."""
+    _ensure_venv("test")
+    steps = [
+        [str(PYTHON), "-m", "ruff", "check", "src", "tests", "examples", "bench", "dev.py"],
+        [
+            str(PYTHON),
+            "-m",
+            "ruff",
+            "format",
+            "--check",
+            "src",
+            "tests",
+            "examples",
+            "bench",
+            "dev.py",
+        ],
+        [str(PYTHON), "-m", "mypy"],
+        [str(PYTHON), "-m", "pytest", *pytest_args],
+    ]
+    for command in steps:
+        print(
+            f"dev.py: {' '.join(Path(c).name if i == 0 else c for i, c in enumerate(command))}",
+            flush=True,
+        )
+        code = subprocess.run(command, cwd=ROOT, check=False).returncode
+        if code != 0:
+            return code
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Dispatch `serve` or `test`."""
+    _check_python()
+    if not argv or argv[0] not in ("serve", "test"):
+        print(__doc__)
+        return 2
+    if argv[0] == "serve":
+        return serve()
+    return test(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,41 @@
+"""AppContext: the long-lived objects controllers receive through Litestar's DI.
+
+A plain class on purpose: Litestar hands dependency values to msgspec, which would walk a
+dataclass's annotations (and everything they reference) on every request.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pydantic
+
+    from zenml_serving.config import ServingConfig
+    from zenml_serving.deployment.model import ServedPipeline
+    from zenml_serving.execution.manager import ServingExecutionManager
+
+__all__ = ["AppContext"]
+
+
+class AppContext:
+    """Everything a request handler may need, built once by create_app."""
+
+    __slots__ = ("config", "invoke_request_model", "manager", "pipeline", "ready", "started_at")
+
+    def __init__(
+        self,
+        *,
+        config: ServingConfig,
+        pipeline: ServedPipeline,
+        manager: ServingExecutionManager,
+        invoke_request_model: type[pydantic.BaseModel],
+    ) -> None:
+        self.config = config
+        self.pipeline = pipeline
+        self.manager = manager
+        self.invoke_request_model = invoke_request_model
+        self.started_at = time.time()
+        self.ready = False
+        """True between the end of startup and the start of draining."""

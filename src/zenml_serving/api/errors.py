@@ -1,0 +1,151 @@
+"""Domain exceptions -> RFC 9457 problem+json responses, in one table.
+
+Every error the service answers has a `type` URN, a `title`, a `detail` that says what to do,
+and fields a client can act on (`step`, `field`s, `retry_after_s`). Tracebacks never leave the
+process: they go to the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.plugins.problem_details import ProblemDetailsException
+
+from zenml_serving.engine.cancellation import InvocationCancelledError, InvocationTimeoutError
+from zenml_serving.engine.engine import StepFailedError
+from zenml_serving.execution.backend import BackendUnavailableError
+from zenml_serving.execution.manager import ShuttingDownError
+from zenml_serving.execution.outputs import OutputNotSerializableError
+from zenml_serving.execution.slots import OverloadedError
+
+__all__ = ["PROBLEM_MAP", "problem"]
+
+_URN = "urn:zenml-serving:problem:"
+
+
+def problem(
+    status: int,
+    kind: str,
+    title: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> ProblemDetailsException:
+    """A problem+json exception with our type URN scheme."""
+    return ProblemDetailsException(
+        status_code=status,
+        type_=_URN + kind,
+        title=title,
+        detail=detail,
+        headers=headers,
+        extra={k: v for k, v in extra.items() if v is not None} or None,
+    )
+
+
+def _overloaded(exc: OverloadedError) -> ProblemDetailsException:
+    return problem(
+        429,
+        "overloaded",
+        "Too many requests",
+        f"all execution slots are busy and the queue is full; retry in {exc.retry_after_s} s",
+        headers={"Retry-After": str(exc.retry_after_s)},
+        retry_after_s=exc.retry_after_s,
+    )
+
+
+def _step_failed(exc: StepFailedError) -> ProblemDetailsException:
+    error_type = type(exc.error).__name__
+    return problem(
+        500,
+        "step-failed",
+        "Step failed",
+        f"step '{exc.step}' raised {error_type}: {exc.error}",
+        step=exc.step,
+        error_type=error_type,
+        attempts=exc.attempts,
+    )
+
+
+def _timed_out(exc: InvocationTimeoutError) -> ProblemDetailsException:
+    return problem(
+        504,
+        "timeout",
+        "Invocation timed out",
+        f"{exc}; raise ZENML_SERVING_REQUEST_TIMEOUT or move long work to an orchestrator",
+        step=exc.next_step,
+    )
+
+
+def _cancelled(exc: InvocationCancelledError) -> ProblemDetailsException:
+    return problem(499, "cancelled", "Invocation cancelled", str(exc), step=exc.next_step)
+
+
+def _shutting_down(_: ShuttingDownError) -> ProblemDetailsException:
+    return problem(
+        503,
+        "shutting-down",
+        "Service is shutting down",
+        "this instance is draining; retry against another instance",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _backend_unavailable(exc: BackendUnavailableError) -> ProblemDetailsException:
+    return problem(
+        503,
+        "backend-unavailable",
+        "Job backend unavailable",
+        f"{exc}; sync invocations still work; retry later",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _not_serializable(exc: OutputNotSerializableError) -> ProblemDetailsException:
+    return problem(500, "output-not-serializable", "Output not serializable", str(exc))
+
+
+def _validation(exc: ValidationException) -> ProblemDetailsException:
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    fields = [
+        {"field": e.get("key"), "message": e.get("message")}
+        for e in errors
+        if isinstance(e, Mapping)
+    ]
+    if not fields:
+        # Not a field error: the body itself could not be read (malformed JSON and the like).
+        return problem(400, "bad-request", "Bad request", exc.detail)
+    names = ", ".join(str(f["field"]) for f in fields)
+    return problem(
+        422,
+        "validation",
+        "Invalid request",
+        f"invalid field(s): {names}",
+        errors=fields,
+    )
+
+
+def _http(exc: HTTPException) -> ProblemDetailsException:
+    kind = {404: "not-found", 405: "method-not-allowed", 413: "too-large", 415: "media-type"}
+    return problem(
+        exc.status_code,
+        kind.get(exc.status_code, "http"),
+        exc.detail or "Error",
+        exc.detail,
+        headers=exc.headers,
+    )
+
+
+PROBLEM_MAP: Mapping[type[Exception], Callable[[Any], ProblemDetailsException]] = {
+    OverloadedError: _overloaded,
+    StepFailedError: _step_failed,
+    InvocationTimeoutError: _timed_out,
+    InvocationCancelledError: _cancelled,
+    ShuttingDownError: _shutting_down,
+    BackendUnavailableError: _backend_unavailable,
+    OutputNotSerializableError: _not_serializable,
+    ValidationException: _validation,
+    HTTPException: _http,
+}

@@ -1,0 +1,117 @@
+"""`POST /invoke`: run the pipeline synchronously, as an async job, or as a live stream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from litestar import Request, Response, post
+from litestar.params import Parameter
+
+from zenml_serving.api.errors import problem
+from zenml_serving.api.schemas import InvokeResponse, JobAccepted, StepSummary
+from zenml_serving.api.streaming import job_event_stream
+from zenml_serving.execution.invocation import Invocation, invocation_from_request
+
+if TYPE_CHECKING:
+    import pydantic
+    from litestar.response import ServerSentEvent
+
+    from zenml_serving.api.context import AppContext
+
+    # At runtime Litestar resolves this name from the app's signature_namespace: the model is
+    # built per pipeline at startup (api.schemas.build_invoke_request_model).
+    InvokeRequest = pydantic.BaseModel
+
+__all__ = ["invoke"]
+
+InvokeMode = Literal["sync", "async", "stream"]
+
+
+@post(
+    "/invoke",
+    summary="Run the pipeline",
+    description=(
+        "Runs the served pipeline with `parameters`. `mode=sync` (default) answers with the "
+        "outputs; `mode=async` answers 202 with a job id to poll or stream; `mode=stream` "
+        "answers with the job's Server-Sent Events until it ends. Over capacity: 429 with "
+        "Retry-After."
+    ),
+    status_code=200,
+    tags=["invoke"],
+)
+async def invoke(
+    data: InvokeRequest,
+    request: Request[Any, Any, Any],
+    ctx: AppContext,
+    mode: Annotated[InvokeMode, Parameter(query="mode")] = "sync",
+) -> Response[InvokeResponse | JobAccepted] | ServerSentEvent:
+    """Validate, admit and run one invocation."""
+    invocation = invocation_from_request(data, mode=mode)
+    if invocation.capture_override is not None and ctx.config.capture_override == "deny":
+        raise problem(
+            403,
+            "capture-override-denied",
+            "Capture override not allowed",
+            "this service is configured with ZENML_SERVING_CAPTURE_OVERRIDE=deny; remove "
+            "`capture_override` from the request",
+        )
+    if mode == "sync":
+        return await _invoke_sync(invocation, request, ctx)
+    record = await ctx.manager.submit(invocation)
+    if mode == "stream":
+        return await job_event_stream(ctx, record.job_id, after=0)
+    location = f"/jobs/{record.job_id}"
+    return Response(
+        JobAccepted(
+            job_id=record.job_id,
+            status=record.status,
+            location=location,
+            stream=f"/stream/{record.job_id}",
+        ),
+        status_code=202,
+        headers={"Location": location},
+    )
+
+
+async def _invoke_sync(
+    invocation: Invocation, request: Request[Any, Any, Any], ctx: AppContext
+) -> Response[InvokeResponse | JobAccepted]:
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(_set_on_disconnect(request, stop))
+    try:
+        result = await ctx.manager.invoke(invocation, stop)
+    finally:
+        watcher.cancel()
+    return Response(
+        InvokeResponse(
+            invocation_id=invocation.id,
+            status="completed",
+            pipeline=ctx.pipeline.name,
+            snapshot_id=str(ctx.pipeline.snapshot_id),
+            outputs=result.outputs,
+            duration_ms=result.duration_s * 1000,
+            steps=[
+                StepSummary(
+                    name=s.name,
+                    status=s.status,
+                    duration_ms=s.duration_s * 1000,
+                    attempts=s.attempts,
+                )
+                for s in result.steps
+            ],
+            trace_id=invocation.attributes.get("trace_id"),
+        ),
+        headers={"X-Invocation-Id": invocation.id},
+    )
+
+
+async def _set_on_disconnect(request: Request[Any, Any, Any], stop: asyncio.Event) -> None:
+    """Set `stop` when the client goes away, so its invocation is cancelled."""
+    with contextlib.suppress(Exception):
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                stop.set()
+                return

@@ -1,0 +1,61 @@
+"""`/jobs`: list, inspect and cancel async jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from litestar import get, post
+from litestar.params import Parameter
+
+from zenml_serving.api.context import AppContext
+from zenml_serving.api.errors import problem
+from zenml_serving.api.schemas import JobList, JobView
+
+__all__ = ["cancel_job", "get_job", "list_jobs"]
+
+JobStatusFilter = Literal["queued", "running", "completed", "failed", "cancelled", "timed_out"]
+
+
+def _not_found(job_id: str) -> Exception:
+    return problem(
+        404,
+        "not-found",
+        "Unknown job",
+        f"no job '{job_id}'; finished jobs are kept for ZENML_SERVING_JOB_TTL seconds",
+        job_id=job_id,
+    )
+
+
+@get("/jobs", summary="List async jobs, newest first", tags=["jobs"])
+async def list_jobs(
+    ctx: AppContext,
+    status: Annotated[JobStatusFilter | None, Parameter(query="status")] = None,
+    limit: Annotated[int, Parameter(query="limit", ge=1, le=500)] = 50,
+    offset: Annotated[int, Parameter(query="offset", ge=0)] = 0,
+) -> JobList:
+    """A page of jobs, optionally only those in `status`."""
+    records, total = await ctx.manager.jobs.query(status=status, limit=limit, offset=offset)
+    return JobList(jobs=[JobView.of(r) for r in records], total=total, limit=limit, offset=offset)
+
+
+@get("/jobs/{job_id:str}", summary="One job: status, steps, outputs or error", tags=["jobs"])
+async def get_job(job_id: str, ctx: AppContext) -> JobView:
+    """The job's current state."""
+    record = await ctx.manager.jobs.get(job_id)
+    if record is None:
+        raise _not_found(job_id)
+    return JobView.of(record)
+
+
+@post(
+    "/jobs/{job_id:str}/cancel",
+    summary="Cancel a job (no further step starts)",
+    tags=["jobs"],
+    status_code=200,
+)
+async def cancel_job(job_id: str, ctx: AppContext) -> JobView:
+    """Stop a queued or running job; a finished job is returned unchanged."""
+    record = await ctx.manager.cancel(job_id)
+    if record is None:
+        raise _not_found(job_id)
+    return JobView.of(record)

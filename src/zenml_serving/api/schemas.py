@@ -1,0 +1,138 @@
+"""Request and response shapes of the HTTP API (documented in the README; keep them stable).
+
+Responses are msgspec Structs. The invoke request is a pydantic model built per pipeline at
+startup (`build_invoke_request_model`), so that OpenAPI shows the pipeline's real parameters
+and validation errors name the exact field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+import msgspec
+import pydantic
+
+from zenml_serving.config import CAPTURE_MODES
+from zenml_serving.execution.records import JobError, JobRecord, StepProgress
+
+__all__ = [
+    "CaptureOverride",
+    "InvokeResponse",
+    "JobAccepted",
+    "JobList",
+    "JobView",
+    "StepSummary",
+    "build_invoke_request_model",
+    "iso",
+]
+
+CaptureMode = Literal["full", "sampled", "errors_only", "metadata", "none"]
+assert set(CaptureMode.__args__) == set(CAPTURE_MODES)  # type: ignore[attr-defined]
+
+
+class CaptureOverride(pydantic.BaseModel):
+    """A request's capture override (subject to ZENML_SERVING_CAPTURE_OVERRIDE)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    mode: CaptureMode | None = None
+    sample_rate: float | None = pydantic.Field(default=None, ge=0.0, le=1.0)
+
+
+def build_invoke_request_model(
+    parameters_model: type[pydantic.BaseModel],
+) -> type[pydantic.BaseModel]:
+    """The `POST /invoke` body for one pipeline: its parameters and an optional override."""
+    required = any(f.is_required() for f in parameters_model.model_fields.values())
+    parameters_field: Any = (
+        pydantic.Field(...) if required else pydantic.Field(default_factory=parameters_model)
+    )
+    model: type[pydantic.BaseModel] = pydantic.create_model(
+        "InvokeRequest",
+        __config__=pydantic.ConfigDict(extra="forbid"),
+        parameters=(parameters_model, parameters_field),
+        capture_override=(CaptureOverride | None, None),
+    )
+    return model
+
+
+def iso(timestamp: float | None) -> str | None:
+    """An epoch timestamp as ISO 8601 UTC, or None."""
+    if timestamp is None:
+        return None
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc).isoformat()
+
+
+class StepSummary(msgspec.Struct, kw_only=True):
+    """One step of a completed sync invocation."""
+
+    name: str
+    status: str
+    duration_ms: float
+    attempts: int
+
+
+class InvokeResponse(msgspec.Struct, kw_only=True):
+    """`POST /invoke` (sync) on success."""
+
+    invocation_id: str
+    status: Literal["completed"]
+    pipeline: str
+    snapshot_id: str
+    outputs: dict[str, Any]
+    duration_ms: float
+    steps: list[StepSummary]
+    trace_id: str | None = None
+
+
+class JobAccepted(msgspec.Struct, kw_only=True):
+    """`POST /invoke?mode=async`: the job was queued."""
+
+    job_id: str
+    status: str
+    location: str
+    stream: str
+
+
+class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """`GET /jobs/{id}`."""
+
+    job_id: str
+    status: str
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_ms: float | None = None
+    steps: list[StepProgress] = msgspec.field(default_factory=list)
+    outputs: dict[str, Any] | None = None
+    error: JobError | None = None
+    trace_id: str | None = None
+
+    @classmethod
+    def of(cls, record: JobRecord) -> JobView:
+        """The API view of a stored record."""
+        duration = None
+        if record.started_at is not None and record.finished_at is not None:
+            duration = (record.finished_at - record.started_at) * 1000
+        return cls(
+            job_id=record.job_id,
+            status=record.status,
+            created_at=iso(record.created_at) or "",
+            started_at=iso(record.started_at),
+            finished_at=iso(record.finished_at),
+            duration_ms=duration,
+            steps=record.steps,
+            outputs=record.outputs,
+            error=record.error,
+            trace_id=record.trace_id,
+        )
+
+
+class JobList(msgspec.Struct, kw_only=True):
+    """`GET /jobs`: a page of jobs, newest first."""
+
+    jobs: list[JobView]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,146 @@
+"""create_app: the one place that wires the service together.
+
+`granian --interface asgi --factory zenml_serving.app:create_app` calls it with no arguments:
+configuration comes from the environment and the snapshot is loaded from the ZenML store.
+Tests pass a ServingConfig and, where they need to, a ServedPipeline built from plain
+functions.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import structlog
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+from litestar.response import ServerSentEvent
+
+from zenml_serving import __version__
+from zenml_serving.api.context import AppContext
+from zenml_serving.api.errors import PROBLEM_MAP
+from zenml_serving.api.invoke import invoke
+from zenml_serving.api.jobs import cancel_job, get_job, list_jobs
+from zenml_serving.api.ops import health, info, status
+from zenml_serving.api.schemas import build_invoke_request_model
+from zenml_serving.api.streaming import stream_job, stream_socket
+from zenml_serving.config import ConfigError, ServingConfig
+from zenml_serving.engine.engine import DirectExecutionEngine
+from zenml_serving.execution.manager import ServingExecutionManager
+from zenml_serving.execution.memory import MemoryEventLog, MemoryJobStore
+from zenml_serving.telemetry.logging import configure_logging
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    from zenml_serving.deployment.model import ServedPipeline
+    from zenml_serving.execution.invocation import InvocationListener
+
+__all__ = ["create_app"]
+
+_log = structlog.stdlib.get_logger(__name__)
+
+
+def create_app(
+    config: ServingConfig | None = None,
+    *,
+    served_pipeline: ServedPipeline | None = None,
+    listeners: Sequence[InvocationListener] = (),
+) -> Litestar:
+    """Build the Litestar app for one served pipeline (loading it from the store if not given)."""
+    config = config if config is not None else ServingConfig.from_env()
+    configure_logging(config.log_level)
+    if served_pipeline is None:
+        served_pipeline = _load(config)
+        configure_logging(config.log_level)  # again: importing ZenML replaced the handlers
+
+    manager = ServingExecutionManager(
+        DirectExecutionEngine(served_pipeline),
+        jobs=MemoryJobStore(ttl_s=config.job_ttl_s, max_jobs=config.max_jobs),
+        events=MemoryEventLog(max_events_per_job=config.max_events_per_job),
+        max_concurrency=config.max_concurrency,
+        max_queue_size=config.max_queue_size,
+        request_timeout_s=config.request_timeout_s,
+        shutdown_grace_s=config.shutdown_grace_s,
+        listeners=listeners,
+    )
+    invoke_request_model = build_invoke_request_model(served_pipeline.parameters_model)
+    context = AppContext(
+        config=config,
+        pipeline=served_pipeline,
+        manager=manager,
+        invoke_request_model=invoke_request_model,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await manager.start()
+        context.ready = True
+        _log.info(
+            "service_ready",
+            pipeline=served_pipeline.name,
+            snapshot_id=str(served_pipeline.snapshot_id),
+            steps=len(served_pipeline.steps),
+            max_concurrency=config.max_concurrency,
+            max_queue_size=config.max_queue_size,
+        )
+        try:
+            yield
+        finally:
+            context.ready = False
+            await manager.stop()
+            _log.info("service_stopped")
+
+    return Litestar(
+        route_handlers=[
+            invoke,
+            list_jobs,
+            get_job,
+            cancel_job,
+            stream_job,
+            stream_socket,
+            health,
+            info,
+            status,
+        ],
+        dependencies={"ctx": Provide(lambda: context, use_cache=True, sync_to_thread=False)},
+        signature_namespace={
+            "InvokeRequest": invoke_request_model,
+            "AppContext": AppContext,
+            "ServerSentEvent": ServerSentEvent,
+        },
+        lifespan=[lifespan],
+        plugins=[
+            ProblemDetailsPlugin(
+                ProblemDetailsConfig(
+                    enable_for_all_http_exceptions=True,
+                    exception_to_problem_detail_map=PROBLEM_MAP,
+                )
+            )
+        ],
+        openapi_config=OpenAPIConfig(
+            title=f"zenml-serving: {served_pipeline.name}",
+            version=__version__,
+            description=(
+                f"Serves snapshot {served_pipeline.snapshot_id} of ZenML pipeline "
+                f"'{served_pipeline.name}' in-process."
+            ),
+        ),
+        logging_config=None,  # logging is ours (telemetry/logging.py), not Litestar's default
+        debug=False,
+    )
+
+
+def _load(config: ServingConfig) -> ServedPipeline:
+    from zenml_serving.deployment.loader import load_served_pipeline
+
+    if config.deployment_id is None:
+        raise ConfigError(
+            "ZENML_PIPELINE_DEPLOYMENT_ID",
+            None,
+            "required: the ID of the snapshot to serve (`zenml-serving snapshot "
+            "module:pipeline` prints one)",
+        )
+    return load_served_pipeline(config.deployment_id, source_root=config.source_root)

@@ -1,0 +1,244 @@
+"""ServingConfig: every environment variable the service reads, parsed and validated once.
+
+A bad value stops startup with a `ConfigError` whose message names the variable, the value
+and what is allowed. Nothing else in the package reads `os.environ` for its own settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+__all__ = ["CAPTURE_MODES", "ConfigError", "ServingConfig"]
+
+CAPTURE_MODES = ("full", "sampled", "errors_only", "metadata", "none")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; the message says which and what to do."""
+
+    def __init__(self, variable: str, value: str | None, allowed: str) -> None:
+        shown = "<unset>" if value is None else repr(value)
+        super().__init__(f"{variable}={shown} is invalid: {allowed}")
+        self.variable = variable
+
+
+def _default_concurrency() -> int:
+    return (os.cpu_count() or 1) * 5
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """The effective configuration of one serving process."""
+
+    deployment_id: uuid.UUID | None = None
+    """ZENML_PIPELINE_DEPLOYMENT_ID: the snapshot (or ZenML deployment) to serve."""
+    host: str = "0.0.0.0"  # noqa: S104 - a service binds all interfaces unless told otherwise
+    """ZENML_SERVICE_HOST: address granian binds."""
+    port: int = 8001
+    """ZENML_SERVICE_PORT: port granian binds."""
+    workers: int = 1
+    """ZENML_SERVING_WORKERS: granian worker processes."""
+    log_level: str = "INFO"
+    """ZENML_LOG_LEVEL: minimum level of the service's own log events."""
+    source_root: Path = field(default_factory=Path.cwd)
+    """ZENML_SERVING_SOURCE_ROOT: folder from which the pipeline's step code is imported."""
+    max_concurrency: int = field(default_factory=_default_concurrency)
+    """ZENML_SERVING_MAX_CONCURRENCY: executions running at once (default CPU count x 5)."""
+    max_queue_size: int = 100
+    """ZENML_SERVING_MAX_QUEUE_SIZE: executions waiting for a slot before 429 is answered."""
+    request_timeout_s: float = 300.0
+    """ZENML_SERVING_REQUEST_TIMEOUT: seconds per invocation, queue wait included."""
+    shutdown_grace_s: float = 30.0
+    """ZENML_SERVING_SHUTDOWN_GRACE: seconds in-flight executions get to finish on shutdown."""
+    job_ttl_s: float = 3600.0
+    """ZENML_SERVING_JOB_TTL: seconds a finished async job and its events are kept."""
+    max_jobs: int = 10_000
+    """ZENML_SERVING_MAX_JOBS: job records kept at most; the oldest finished ones go first."""
+    max_events_per_job: int = 1_000
+    """ZENML_SERVING_MAX_EVENTS_PER_JOB: stream events kept per job for replay."""
+    sse_heartbeat_s: float = 15.0
+    """ZENML_SERVING_SSE_HEARTBEAT: seconds between heartbeats on an idle stream."""
+    create_runs: bool = True
+    """ZENML_SERVING_CREATE_RUNS: false turns off every ZenML run record."""
+    capture_default: str = "full"
+    """ZENML_SERVING_CAPTURE_DEFAULT: capture mode when nothing else decides."""
+    capture_sample_rate: float = 0.1
+    """ZENML_SERVING_CAPTURE_SAMPLE_RATE: fraction of invocations `sampled` records fully."""
+    capture_max_bytes: int = 262_144
+    """ZENML_SERVING_CAPTURE_MAX_BYTES: largest preview recorded before truncation."""
+    capture_redact: tuple[str, ...] = ()
+    """ZENML_SERVING_CAPTURE_REDACT: extra field names to redact (comma-separated)."""
+    capture_override: str = "allow"
+    """ZENML_SERVING_CAPTURE_OVERRIDE: `allow` or `deny` request capture overrides."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingConfig:
+        """Read and validate every variable; raise ConfigError naming the first bad one."""
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        return cls(
+            deployment_id=_get(env, "ZENML_PIPELINE_DEPLOYMENT_ID", None, _uuid, "a UUID"),
+            host=env.get("ZENML_SERVICE_HOST", defaults.host) or defaults.host,
+            port=_get(env, "ZENML_SERVICE_PORT", defaults.port, _int_in(1, 65535), "1..65535"),
+            workers=_get(env, "ZENML_SERVING_WORKERS", 1, _int_in(1, 256), "1..256"),
+            log_level=_get(
+                env, "ZENML_LOG_LEVEL", "INFO", _choice(_LOG_LEVELS), " | ".join(_LOG_LEVELS)
+            ),
+            source_root=_get(
+                env, "ZENML_SERVING_SOURCE_ROOT", Path.cwd(), _directory, "an existing folder"
+            ),
+            max_concurrency=_get(
+                env,
+                "ZENML_SERVING_MAX_CONCURRENCY",
+                defaults.max_concurrency,
+                _int_in(1, 10_000),
+                "an integer 1..10000",
+            ),
+            max_queue_size=_get(
+                env, "ZENML_SERVING_MAX_QUEUE_SIZE", 100, _int_in(0, 1_000_000), "0..1000000"
+            ),
+            request_timeout_s=_get(
+                env, "ZENML_SERVING_REQUEST_TIMEOUT", 300.0, _positive_float, "seconds > 0"
+            ),
+            shutdown_grace_s=_get(
+                env, "ZENML_SERVING_SHUTDOWN_GRACE", 30.0, _non_negative_float, "seconds >= 0"
+            ),
+            job_ttl_s=_get(env, "ZENML_SERVING_JOB_TTL", 3600.0, _positive_float, "seconds > 0"),
+            max_jobs=_get(env, "ZENML_SERVING_MAX_JOBS", 10_000, _int_in(1, 10_000_000), ">= 1"),
+            max_events_per_job=_get(
+                env, "ZENML_SERVING_MAX_EVENTS_PER_JOB", 1_000, _int_in(10, 1_000_000), ">= 10"
+            ),
+            sse_heartbeat_s=_get(
+                env, "ZENML_SERVING_SSE_HEARTBEAT", 15.0, _positive_float, "seconds > 0"
+            ),
+            create_runs=_get(env, "ZENML_SERVING_CREATE_RUNS", True, _bool, "true | false"),
+            capture_default=_get(
+                env,
+                "ZENML_SERVING_CAPTURE_DEFAULT",
+                "full",
+                _choice(CAPTURE_MODES, lower=True),
+                " | ".join(CAPTURE_MODES),
+            ),
+            capture_sample_rate=_get(
+                env, "ZENML_SERVING_CAPTURE_SAMPLE_RATE", 0.1, _unit_float, "a number in 0..1"
+            ),
+            capture_max_bytes=_get(
+                env, "ZENML_SERVING_CAPTURE_MAX_BYTES", 262_144, _int_in(64, 1 << 30), ">= 64"
+            ),
+            capture_redact=_get(
+                env, "ZENML_SERVING_CAPTURE_REDACT", (), _csv, "comma-separated field names"
+            ),
+            capture_override=_get(
+                env,
+                "ZENML_SERVING_CAPTURE_OVERRIDE",
+                "allow",
+                _choice(("allow", "deny"), lower=True),
+                "allow | deny",
+            ),
+        )
+
+    def public_view(self) -> dict[str, object]:
+        """The configuration as shown by /status: every field, nothing secret."""
+        view: dict[str, object] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, (uuid.UUID, Path)):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            view[f.name] = value
+        return view
+
+
+def _get(
+    env: Mapping[str, str],
+    name: str,
+    default: T,
+    parse: Callable[[str], T],
+    allowed: str,
+) -> T:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return parse(raw.strip())
+    except ValueError:
+        raise ConfigError(name, raw, f"expected {allowed}") from None
+
+
+def _uuid(raw: str) -> uuid.UUID:
+    return uuid.UUID(raw)
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0 or value == float("inf"):
+        raise ValueError(raw)
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(raw)
+    return value
+
+
+def _unit_float(raw: str) -> float:
+    value = float(raw)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(raw)
+    return value
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(raw)
+
+
+def _choice(options: tuple[str, ...], *, lower: bool = False) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.lower() if lower else raw.upper()
+        if value not in options:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+
+
+def _directory(raw: str) -> Path:
+    path = Path(raw).expanduser().resolve()
+    if not path.is_dir():
+        raise ValueError(raw)
+    return path

@@ -1,0 +1,185 @@
+"""DirectExecutionEngine: run a ServedPipeline for one invocation, step by step, in memory.
+
+The engine is synchronous and knows nothing of HTTP or asyncio: the execution manager calls
+`run` on a worker thread. Each step gets its inputs from the request's parameters, literals
+fixed in the snapshot, or upstream outputs held in a dict that lives only for this call, so
+concurrent invocations share nothing mutable.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from zenml_serving.deployment.model import FromLiteral, FromParameter, FromStepOutput
+from zenml_serving.engine.cancellation import CancellationToken
+from zenml_serving.engine.observer import ExecutionObserver, StepOutcome
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from zenml_serving.deployment.model import ServedPipeline, ServedStep
+
+__all__ = ["DirectExecutionEngine", "InvocationResult", "StepFailedError"]
+
+_log = structlog.stdlib.get_logger(__name__)
+
+
+class StepFailedError(Exception):
+    """A step raised (after its retries) or returned outputs that do not match its signature."""
+
+    def __init__(self, step: str, error: BaseException, attempts: int) -> None:
+        super().__init__(f"step '{step}' failed: {type(error).__name__}: {error}")
+        self.step = step
+        self.error = error
+        self.attempts = attempts
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What the response tells about one step that ran."""
+
+    name: str
+    status: str
+    duration_s: float
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    """The pipeline's outputs by name, and how each step went."""
+
+    outputs: dict[str, Any]
+    steps: list[StepRecord] = field(default_factory=list)
+    duration_s: float = 0.0
+
+
+class _NullObserver:
+    def step_started(self, step: ServedStep, inputs: Mapping[str, Any]) -> None:
+        pass
+
+    def step_finished(self, step: ServedStep, outcome: StepOutcome) -> None:
+        pass
+
+
+class DirectExecutionEngine:
+    """Runs the steps of one ServedPipeline in order, passing outputs in memory."""
+
+    def __init__(self, pipeline: ServedPipeline) -> None:
+        self.pipeline = pipeline
+
+    def run(
+        self,
+        parameters: Mapping[str, Any],
+        *,
+        token: CancellationToken | None = None,
+        observer: ExecutionObserver | None = None,
+        records: list[StepRecord] | None = None,
+    ) -> InvocationResult:
+        """Run every step; return the pipeline outputs.
+
+        `parameters` are the request's validated pipeline parameters. Raises StepFailedError
+        naming the failing step, or InvocationCancelledError / InvocationTimeoutError when the
+        token stops the invocation between steps. `records` (if given) is filled as steps
+        finish, so a caller still sees the progress of an invocation that raised.
+        """
+        token = token or CancellationToken()
+        observer = observer or _NullObserver()
+        records = records if records is not None else []
+        started = time.perf_counter()
+        values: dict[tuple[str, str], Any] = {}
+        for step in self.pipeline.steps:
+            token.raise_if_stopped(step.name)
+            inputs = self._inputs(step, parameters, values)
+            outputs, record = self._run_step(step, inputs, token, observer)
+            records.append(record)
+            for name, value in outputs.items():
+                values[step.name, name] = value
+        result = {o.name: values[o.step, o.output] for o in self.pipeline.outputs}
+        return InvocationResult(
+            outputs=result, steps=records, duration_s=time.perf_counter() - started
+        )
+
+    @staticmethod
+    def _inputs(
+        step: ServedStep, parameters: Mapping[str, Any], values: Mapping[tuple[str, str], Any]
+    ) -> dict[str, Any]:
+        inputs: dict[str, Any] = {}
+        for arg, binding in step.inputs.items():
+            if isinstance(binding, FromStepOutput):
+                inputs[arg] = values[binding.step, binding.output]
+            elif isinstance(binding, FromParameter):
+                value = parameters[binding.name]
+                inputs[arg] = binding.coerce(value) if binding.coerce else value
+            elif isinstance(binding, FromLiteral):
+                inputs[arg] = binding.fresh()
+        return inputs
+
+    def _run_step(
+        self,
+        step: ServedStep,
+        inputs: dict[str, Any],
+        token: CancellationToken,
+        observer: ExecutionObserver,
+    ) -> tuple[dict[str, Any], StepRecord]:
+        observer.step_started(step, inputs)
+        started = time.perf_counter()
+        attempts = 0
+        max_attempts = 1 + (step.retry.max_retries if step.retry else 0)
+        while True:
+            attempts += 1
+            try:
+                outputs = _split_outputs(step, step.function(**inputs))
+                break
+            except Exception as exc:
+                if attempts < max_attempts and not token.cancelled:
+                    assert step.retry is not None
+                    delay = step.retry.delay_s * (step.retry.backoff ** (attempts - 1) or 1)
+                    _log.warning(
+                        "step_retry", step=step.name, attempt=attempts, error=type(exc).__name__
+                    )
+                    token.sleep(delay)
+                    continue
+                duration = time.perf_counter() - started
+                observer.step_finished(step, StepOutcome("failed", duration, attempts, error=exc))
+                _call_hook(step, step.on_failure, exc)
+                raise StepFailedError(step.name, exc, attempts) from exc
+        duration = time.perf_counter() - started
+        observer.step_finished(step, StepOutcome("completed", duration, attempts, outputs=outputs))
+        _call_hook(step, step.on_success, None)
+        return outputs, StepRecord(step.name, "completed", duration, attempts)
+
+
+class StepOutputError(TypeError):
+    """A step returned a different number of values than it declares outputs."""
+
+
+def _split_outputs(step: ServedStep, returned: Any) -> dict[str, Any]:
+    if len(step.outputs) == 1:
+        return {step.outputs[0]: returned}
+    if len(step.outputs) == 0:
+        return {}
+    if not isinstance(returned, (tuple, list)) or len(returned) != len(step.outputs):
+        got = f"{len(returned)} values" if isinstance(returned, (tuple, list)) else "one value"
+        raise StepOutputError(
+            f"returned {got} but declares {len(step.outputs)} outputs {list(step.outputs)}"
+        )
+    return dict(zip(step.outputs, returned, strict=True))
+
+
+def _call_hook(step: ServedStep, hook: Any, error: BaseException | None) -> None:
+    """Run a success/failure hook; a hook that raises is logged, never fatal (as in ZenML)."""
+    if hook is None:
+        return
+    try:
+        accepts_argument = bool(inspect.signature(hook).parameters)
+        if error is not None and accepts_argument:
+            hook(error)
+        else:
+            hook()
+    except Exception:
+        _log.exception("step_hook_failed", step=step.name, hook=getattr(hook, "__name__", "?"))

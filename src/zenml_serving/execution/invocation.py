@@ -1,0 +1,80 @@
+"""What the execution manager knows about one invocation, and the listener interface.
+
+A listener (capture-aware tracking, telemetry) is told on the worker thread when an
+invocation starts (and may return an engine observer for its steps) and when it ends.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from zenml_serving.engine.engine import InvocationResult
+    from zenml_serving.engine.observer import ExecutionObserver
+
+__all__ = [
+    "Invocation",
+    "InvocationListener",
+    "InvocationOutcome",
+    "invocation_from_request",
+    "new_invocation_id",
+]
+
+Mode = Literal["sync", "async", "stream"]
+
+
+def new_invocation_id() -> str:
+    """An unguessable id (122 random bits), also used as the job id."""
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One request to run the pipeline."""
+
+    id: str
+    parameters: Mapping[str, Any]
+    """Validated pipeline parameters by name."""
+    mode: Mode = "sync"
+    capture_override: Mapping[str, Any] | None = None
+    submitted_at: float = field(default_factory=time.time)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    """Listener-owned extras (e.g. the trace id), filled on the request path."""
+
+
+@dataclass(frozen=True)
+class InvocationOutcome:
+    """How an invocation ended, as listeners and the job record see it."""
+
+    status: Literal["completed", "failed", "cancelled", "timed_out"]
+    duration_s: float
+    result: InvocationResult | None = None
+    error: BaseException | None = None
+    failed_step: str | None = None
+
+
+class InvocationListener(Protocol):
+    """Told about every invocation, on the worker thread that runs it."""
+
+    def invocation_started(self, invocation: Invocation) -> ExecutionObserver | None:
+        """The invocation got a slot and is about to run; optionally observe its steps."""
+
+    def invocation_finished(self, invocation: Invocation, outcome: InvocationOutcome) -> None:
+        """The invocation ended (also after a timeout or cancellation)."""
+
+
+def invocation_from_request(request: Any, *, mode: Mode) -> Invocation:
+    """An Invocation from a validated invoke request (the per-pipeline pydantic model)."""
+    parameters = request.parameters
+    override = request.capture_override
+    return Invocation(
+        id=new_invocation_id(),
+        parameters={name: getattr(parameters, name) for name in type(parameters).model_fields},
+        mode=mode,
+        capture_override=None if override is None else override.model_dump(exclude_none=True),
+    )

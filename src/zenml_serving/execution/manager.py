@@ -1,0 +1,522 @@
+"""ServingExecutionManager: admission, the concurrency limit, timeouts, async jobs, draining.
+
+Every invocation, whatever its mode, goes through `_run`: take a slot (or wait in line),
+run the engine on a worker thread, and wait for the result, a deadline or a stop request,
+whichever comes first. A stopped or timed-out invocation leaves its step running on the
+thread (Python cannot kill it); the slot stays held until the thread returns, the token makes
+sure no later step starts, and the count of such orphaned executions is public.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import os
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from zenml_serving.engine.cancellation import (
+    CancellationToken,
+    InvocationCancelledError,
+    InvocationTimeoutError,
+)
+from zenml_serving.engine.engine import InvocationResult, StepFailedError, StepRecord
+from zenml_serving.engine.observer import CompositeObserver, ExecutionObserver, StepOutcome
+from zenml_serving.execution.invocation import Invocation, InvocationListener, InvocationOutcome
+from zenml_serving.execution.outputs import to_json_builtins
+from zenml_serving.execution.records import (
+    JobError,
+    JobEvent,
+    JobRecord,
+    StepProgress,
+    apply_event,
+)
+from zenml_serving.execution.slots import ExecutionSlots, OverloadedError, Slot, give_up
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from zenml_serving.deployment.model import ServedStep
+    from zenml_serving.engine.engine import DirectExecutionEngine
+    from zenml_serving.execution.backend import EventLog, JobStore
+
+__all__ = ["ExecutionStats", "ServingExecutionManager", "ShuttingDownError"]
+
+_log = structlog.stdlib.get_logger(__name__)
+
+
+class ShuttingDownError(Exception):
+    """The service is draining and takes no new work."""
+
+
+@dataclass
+class ExecutionStats:
+    """Counters for /status and /metrics (this process only)."""
+
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    timed_out: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class _ActiveJob:
+    stop: asyncio.Event
+    task: asyncio.Task[None] | None = None
+
+
+class ServingExecutionManager:
+    """Runs invocations under the concurrency limit and keeps async jobs and their events."""
+
+    def __init__(
+        self,
+        engine: DirectExecutionEngine,
+        *,
+        jobs: JobStore,
+        events: EventLog,
+        max_concurrency: int,
+        max_queue_size: int,
+        request_timeout_s: float,
+        shutdown_grace_s: float,
+        listeners: Sequence[InvocationListener] = (),
+        maintenance_interval_s: float = 30.0,
+    ) -> None:
+        self.engine = engine
+        self.jobs = jobs
+        self.events = events
+        self.request_timeout_s = request_timeout_s
+        self.shutdown_grace_s = shutdown_grace_s
+        self.slots = ExecutionSlots(max_concurrency, max_queue_size)
+        self.stats = ExecutionStats()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self._listeners = tuple(listeners)
+        self._maintenance_interval_s = maintenance_interval_s
+        self._executor: ThreadPoolExecutor | None = None
+        self._active: dict[str, _ActiveJob] = {}
+        self._running_sync: set[asyncio.Event] = set()
+        self._maintenance: asyncio.Task[None] | None = None
+        self._accepting = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the worker threads and start background maintenance."""
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.slots.limit, thread_name_prefix="zenml-serving-step"
+        )
+        self.jobs.on_cancel_request(self._cancel_local)
+        await self.jobs.start()
+        self._maintenance = asyncio.create_task(self._maintain(), name="zenml-serving-maintenance")
+        self._accepting = True
+
+    async def stop(self) -> None:
+        """Drain: refuse new work, answer queued work, give in-flight work the grace period."""
+        self._accepting = False
+        shed = self.slots.close(ShuttingDownError("the service is shutting down"))
+        in_flight = list(self._active.values())
+        pending = [j.task for j in in_flight if j.task is not None]
+        _log.info(
+            "drain_started",
+            queued_shed=shed,
+            in_flight=self.slots.in_use,
+            grace_s=self.shutdown_grace_s,
+        )
+        if pending:
+            await asyncio.wait(pending, timeout=self.shutdown_grace_s)
+        for job in list(self._active.values()):
+            job.stop.set()
+        for stop in list(self._running_sync):
+            stop.set()
+        if pending:
+            await asyncio.wait(pending, timeout=5.0)
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+        await self.jobs.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        _log.info("drain_finished", orphaned=self.slots.orphaned)
+
+    @property
+    def accepting(self) -> bool:
+        """Whether new invocations are admitted."""
+        return self._accepting
+
+    # -- sync ------------------------------------------------------------------------------
+
+    async def invoke(
+        self, invocation: Invocation, stop: asyncio.Event | None = None
+    ) -> InvocationResult:
+        """Run `invocation` and return its result.
+
+        Raises OverloadedError (answer 429), ShuttingDownError (503), StepFailedError,
+        InvocationTimeoutError or InvocationCancelledError (when `stop` is set, e.g. because
+        the client went away).
+        """
+        reservation = self._reserve()
+        stop = stop or asyncio.Event()
+        self._running_sync.add(stop)
+        try:
+            token = CancellationToken.with_timeout(self._remaining(invocation))
+            return await self._run(invocation, reservation, token, stop, observer=None)
+        finally:
+            self._running_sync.discard(stop)
+
+    # -- async jobs ------------------------------------------------------------------------
+
+    async def submit(self, invocation: Invocation) -> JobRecord:
+        """Queue `invocation` as a job and return its record (status `queued`)."""
+        reservation = self._reserve()
+        record = JobRecord(
+            job_id=invocation.id,
+            created_at=invocation.submitted_at,
+            steps=[StepProgress(name=s.name) for s in self.engine.pipeline.steps],
+            trace_id=invocation.attributes.get("trace_id"),
+            owner=self.owner,
+        )
+        try:
+            await self.jobs.put(record)
+            await self.events.append(
+                JobEvent(type="job.queued", job_id=invocation.id, at=time.time())
+            )
+        except BaseException:
+            give_up(reservation)
+            raise
+        active = _ActiveJob(stop=asyncio.Event())
+        self._active[invocation.id] = active
+        active.task = asyncio.create_task(
+            self._run_job(invocation, reservation, active), name=f"job-{invocation.id}"
+        )
+        return record
+
+    async def cancel(self, job_id: str) -> JobRecord | None:
+        """Ask for `job_id` to stop; return its record after the request (None if unknown)."""
+        record = await self.jobs.get(job_id)
+        if record is None or record.finished:
+            return record
+        await self.jobs.request_cancel(job_id)
+        return await self.jobs.get(job_id)
+
+    async def _cancel_local(self, job_id: str) -> None:
+        active = self._active.get(job_id)
+        if active is None:
+            return
+        active.stop.set()
+        if active.task is not None:
+            await asyncio.wait([active.task], timeout=5.0)
+
+    async def _run_job(
+        self, invocation: Invocation, reservation: asyncio.Future[Slot], active: _ActiveJob
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[JobEvent | None] = asyncio.Queue()
+        pump = asyncio.create_task(self._pump(queue))
+        observer = _JobEventObserver(invocation.id, loop, queue)
+        token = CancellationToken.with_timeout(self._remaining(invocation))
+        final: JobEvent
+        try:
+            result = await self._run(
+                invocation,
+                reservation,
+                token,
+                active.stop,
+                observer=observer,
+                on_start=lambda: queue.put_nowait(
+                    JobEvent(type="job.started", job_id=invocation.id, at=time.time())
+                ),
+            )
+            final = JobEvent(
+                type="job.completed",
+                job_id=invocation.id,
+                at=time.time(),
+                outputs=result.outputs,
+                duration_ms=result.duration_s * 1000,
+            )
+        except StepFailedError as exc:
+            final = JobEvent(
+                type="job.failed", job_id=invocation.id, at=time.time(), error=_job_error(exc)
+            )
+        except InvocationTimeoutError as exc:
+            final = JobEvent(
+                type="job.timed_out", job_id=invocation.id, at=time.time(), error=_job_error(exc)
+            )
+        except (InvocationCancelledError, ShuttingDownError) as exc:
+            final = JobEvent(
+                type="job.cancelled", job_id=invocation.id, at=time.time(), error=_job_error(exc)
+            )
+        except Exception as exc:
+            _log.exception("job_crashed", job_id=invocation.id)
+            final = JobEvent(
+                type="job.failed", job_id=invocation.id, at=time.time(), error=_job_error(exc)
+            )
+        finally:
+            observer.close()
+        queue.put_nowait(final)
+        queue.put_nowait(None)
+        await pump
+        self._active.pop(invocation.id, None)
+
+    async def _pump(self, queue: asyncio.Queue[JobEvent | None]) -> None:
+        """Apply a job's events in order: the event log first, then the job record."""
+        while (event := await queue.get()) is not None:
+            try:
+                stored = await self.events.append(event)
+                record = await self.jobs.get(event.job_id)
+                if record is not None:
+                    await self.jobs.put(apply_event(record, stored))
+            except Exception:
+                _log.exception("job_event_lost", job_id=event.job_id, event_type=event.type)
+
+    # -- the one execution path ------------------------------------------------------------
+
+    def _reserve(self) -> asyncio.Future[Slot]:
+        if not self._accepting:
+            raise ShuttingDownError("the service is shutting down")
+        try:
+            return self.slots.reserve()
+        except OverloadedError:
+            self.stats.rejected += 1
+            raise
+
+    def _remaining(self, invocation: Invocation) -> float:
+        return max(0.0, invocation.submitted_at + self.request_timeout_s - time.time())
+
+    async def _run(
+        self,
+        invocation: Invocation,
+        reservation: asyncio.Future[Slot],
+        token: CancellationToken,
+        stop: asyncio.Event,
+        *,
+        observer: ExecutionObserver | None,
+        on_start: Callable[[], None] | None = None,
+    ) -> InvocationResult:
+        stop_waiter = asyncio.ensure_future(stop.wait())
+        try:
+            slot = await self._wait_for_slot(reservation, token, stop_waiter)
+            if on_start is not None:
+                on_start()
+            return await self._execute(invocation, slot, token, stop_waiter, observer)
+        finally:
+            stop_waiter.cancel()
+
+    async def _wait_for_slot(
+        self,
+        reservation: asyncio.Future[Slot],
+        token: CancellationToken,
+        stop_waiter: asyncio.Future[Any],
+    ) -> Slot:
+        if reservation.done():
+            return reservation.result()
+        try:
+            await asyncio.wait(
+                [reservation, stop_waiter],
+                timeout=self._until(token),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        except BaseException:
+            give_up(reservation)
+            raise
+        if reservation.done() and not reservation.cancelled():
+            return reservation.result()  # may raise ShuttingDownError
+        give_up(reservation)
+        if stop_waiter.done():
+            raise InvocationCancelledError("cancelled while queued", None)
+        self.stats.timed_out += 1
+        raise InvocationTimeoutError("timed out while queued for a free slot", None)
+
+    async def _execute(
+        self,
+        invocation: Invocation,
+        slot: Slot,
+        token: CancellationToken,
+        stop_waiter: asyncio.Future[Any],
+        observer: ExecutionObserver | None,
+    ) -> InvocationResult:
+        assert self._executor is not None, "start() the manager first"
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        started = time.perf_counter()
+        future = loop.run_in_executor(
+            self._executor, context.run, self._run_in_thread, invocation, token, observer
+        )
+
+        def finished(done: asyncio.Future[InvocationResult]) -> None:
+            slot.release()
+            self.slots.record_duration(time.perf_counter() - started)
+            if not done.cancelled():
+                done.exception()  # an orphaned run's error is logged by the thread, not lost
+
+        future.add_done_callback(finished)
+        await asyncio.wait(
+            [future, stop_waiter], timeout=self._until(token), return_when=asyncio.FIRST_COMPLETED
+        )
+        if future.done():
+            try:
+                result = future.result()
+            except InvocationTimeoutError:
+                self.stats.timed_out += 1
+                raise
+            except (InvocationCancelledError, ShuttingDownError):
+                self.stats.cancelled += 1
+                raise
+            except Exception:
+                self.stats.failed += 1
+                raise
+            self.stats.completed += 1
+            return result
+        slot.orphan()
+        if stop_waiter.done():
+            token.cancel("cancelled")
+            self.stats.cancelled += 1
+            raise InvocationCancelledError("cancelled while running", None)
+        token.cancel("deadline exceeded", timed_out=True)
+        self.stats.timed_out += 1
+        raise InvocationTimeoutError(f"exceeded {self.request_timeout_s:g} s", None)
+
+    @staticmethod
+    def _until(token: CancellationToken) -> float | None:
+        if token.deadline is None:
+            return None
+        return max(0.0, token.deadline - time.monotonic())
+
+    def _run_in_thread(
+        self,
+        invocation: Invocation,
+        token: CancellationToken,
+        observer: ExecutionObserver | None,
+    ) -> InvocationResult:
+        observers: list[ExecutionObserver] = []
+        for listener in self._listeners:
+            extra = listener.invocation_started(invocation)
+            if extra is not None:
+                observers.append(extra)
+        if observer is not None:
+            observers.append(observer)
+        composite = CompositeObserver(observers) if observers else None
+        records: list[StepRecord] = []
+        started = time.perf_counter()
+        outcome: InvocationOutcome | None = None
+        try:
+            result = self.engine.run(
+                invocation.parameters, token=token, observer=composite, records=records
+            )
+            result = InvocationResult(
+                outputs=to_json_builtins(result.outputs),
+                steps=result.steps,
+                duration_s=result.duration_s,
+            )
+            outcome = InvocationOutcome("completed", result.duration_s, result=result)
+            return result
+        except StepFailedError as exc:
+            outcome = InvocationOutcome(
+                "failed", time.perf_counter() - started, error=exc, failed_step=exc.step
+            )
+            _log.warning(
+                "step_failed",
+                invocation_id=invocation.id,
+                step=exc.step,
+                error_type=type(exc.error).__name__,
+                exc_info=exc.error,
+            )
+            raise
+        except InvocationTimeoutError as exc:
+            outcome = InvocationOutcome("timed_out", time.perf_counter() - started, error=exc)
+            raise
+        except InvocationCancelledError as exc:
+            outcome = InvocationOutcome("cancelled", time.perf_counter() - started, error=exc)
+            raise
+        except Exception as exc:
+            outcome = InvocationOutcome("failed", time.perf_counter() - started, error=exc)
+            _log.exception("invocation_crashed", invocation_id=invocation.id)
+            raise
+        finally:
+            assert outcome is not None
+            for listener in self._listeners:
+                try:
+                    listener.invocation_finished(invocation, outcome)
+                except Exception:
+                    _log.exception("listener_failed", listener=repr(listener))
+
+    # -- maintenance -----------------------------------------------------------------------
+
+    async def _maintain(self) -> None:
+        while True:
+            await asyncio.sleep(self._maintenance_interval_s)
+            await self.evict_now()
+
+    async def evict_now(self) -> int:
+        """Evict expired job records and their event histories; return how many went."""
+        try:
+            known, _ = await self.jobs.query(status=None, limit=10**9, offset=0)
+            before = {r.job_id for r in known}
+            evicted = await self.jobs.evict(time.time())
+            if evicted:
+                remaining, _ = await self.jobs.query(status=None, limit=10**9, offset=0)
+                for job_id in before - {r.job_id for r in remaining}:
+                    await self.events.forget(job_id)
+            return evicted
+        except Exception:
+            _log.exception("job_eviction_failed")
+            return 0
+
+
+class _JobEventObserver:
+    """Turns engine callbacks (worker thread) into job events on the event loop, in order."""
+
+    def __init__(
+        self, job_id: str, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[JobEvent | None]
+    ) -> None:
+        self._job_id = job_id
+        self._loop = loop
+        self._queue = queue
+        self._closed = False
+
+    def close(self) -> None:
+        """Drop anything an orphaned step reports after the job ended."""
+        self._closed = True
+
+    def _emit(self, event: JobEvent) -> None:
+        if not self._closed:
+            self._loop.call_soon_threadsafe(self._put, event)
+
+    def _put(self, event: JobEvent) -> None:
+        if not self._closed:
+            self._queue.put_nowait(event)
+
+    def step_started(self, step: ServedStep, inputs: Mapping[str, Any]) -> None:  # noqa: ARG002
+        self._emit(
+            JobEvent(type="step.started", job_id=self._job_id, at=time.time(), step=step.name)
+        )
+
+    def step_finished(self, step: ServedStep, outcome: StepOutcome) -> None:
+        self._emit(
+            JobEvent(
+                type=f"step.{outcome.status}",
+                job_id=self._job_id,
+                at=time.time(),
+                step=step.name,
+                duration_ms=outcome.duration_s * 1000,
+                attempts=outcome.attempts,
+                error=None
+                if outcome.error is None
+                else JobError(
+                    type=type(outcome.error).__name__, message=str(outcome.error), step=step.name
+                ),
+            )
+        )
+
+
+def _job_error(exc: BaseException) -> JobError:
+    if isinstance(exc, StepFailedError):
+        return JobError(type=type(exc.error).__name__, message=str(exc.error), step=exc.step)
+    step = getattr(exc, "next_step", None)
+    return JobError(type=type(exc).__name__, message=str(exc), step=step)

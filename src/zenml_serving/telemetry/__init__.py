@@ -1,0 +1,1 @@
+"""Telemetry: logging, metrics and tracing setup (leaf package, usable from anywhere)."""

@@ -1,0 +1,1 @@
+"""Pipelines that exist only to pin down serving behaviour in tests."""
