@@ -27,14 +27,19 @@ import pytest  # noqa: E402
 _SNAPSHOTS: dict[str, uuid.UUID] = {}
 
 
-def snapshot_of(target: str) -> uuid.UUID:
-    """Snapshot `module:pipeline` into the session store once and return the snapshot ID."""
+def snapshot_of(target: str, **parameters: object) -> uuid.UUID:
+    """Snapshot `module:pipeline` into the session store once and return the snapshot ID.
+
+    `parameters` give values to parameters without a default (needed to snapshot at all).
+    """
     if target not in _SNAPSHOTS:
         from zenml.utils import source_utils
 
         source_utils.set_custom_source_root(str(REPO_ROOT))
         module_name, _, attribute = target.partition(":")
         pipeline = getattr(importlib.import_module(module_name), attribute)
+        if parameters:
+            pipeline = pipeline.with_options(parameters=parameters)
         snapshot = pipeline.create_snapshot(name=f"{pipeline.name}-{uuid.uuid4().hex[:8]}")
         _SNAPSHOTS[target] = snapshot.id
     return _SNAPSHOTS[target]

@@ -16,7 +16,6 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
-from litestar.response import ServerSentEvent
 
 from zenml_serving import __version__
 from zenml_serving.api.context import AppContext
@@ -27,6 +26,7 @@ from zenml_serving.api.ops import health, info, status
 from zenml_serving.api.schemas import build_invoke_request_model
 from zenml_serving.api.streaming import stream_job, stream_socket
 from zenml_serving.config import ConfigError, ServingConfig
+from zenml_serving.deployment.loader import DeploymentLoadError, load_served_pipeline
 from zenml_serving.engine.engine import DirectExecutionEngine
 from zenml_serving.execution.manager import ServingExecutionManager
 from zenml_serving.execution.memory import MemoryEventLog, MemoryJobStore
@@ -49,8 +49,18 @@ def create_app(
     served_pipeline: ServedPipeline | None = None,
     listeners: Sequence[InvocationListener] = (),
 ) -> Litestar:
-    """Build the Litestar app for one served pipeline (loading it from the store if not given)."""
-    config = config if config is not None else ServingConfig.from_env()
+    """Build the Litestar app for one served pipeline (loading it from the store if not given).
+
+    Called with no arguments (granian's `--factory`), a configuration or snapshot problem ends
+    the worker with one log line saying what to do and exit status 2, not a traceback.
+    """
+    if config is None:
+        try:
+            return create_app(ServingConfig.from_env(), served_pipeline=served_pipeline)
+        except (ConfigError, DeploymentLoadError) as exc:
+            configure_logging()
+            _log.error("startup_failed", error=str(exc))
+            raise SystemExit(2) from None
     configure_logging(config.log_level)
     if served_pipeline is None:
         served_pipeline = _load(config)
@@ -106,11 +116,7 @@ def create_app(
             status,
         ],
         dependencies={"ctx": Provide(lambda: context, use_cache=True, sync_to_thread=False)},
-        signature_namespace={
-            "InvokeRequest": invoke_request_model,
-            "AppContext": AppContext,
-            "ServerSentEvent": ServerSentEvent,
-        },
+        signature_namespace={"InvokeRequest": invoke_request_model},
         lifespan=[lifespan],
         plugins=[
             ProblemDetailsPlugin(
@@ -134,8 +140,6 @@ def create_app(
 
 
 def _load(config: ServingConfig) -> ServedPipeline:
-    from zenml_serving.deployment.loader import load_served_pipeline
-
     if config.deployment_id is None:
         raise ConfigError(
             "ZENML_PIPELINE_DEPLOYMENT_ID",

@@ -9,6 +9,7 @@ Configuration errors end the command with one line on stderr and exit status 2.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -35,7 +36,13 @@ def main() -> None:
 @main.command()
 @click.argument("target")
 @click.option("--name", help="Snapshot name (default: <pipeline>-serving, replaced if it exists).")
-def snapshot(target: str, name: str | None) -> None:
+@click.option(
+    "--parameters",
+    "parameters_json",
+    help="JSON object of values for parameters without a default (served requests must "
+    "still give them; the snapshot needs one value to trace the pipeline).",
+)
+def snapshot(target: str, name: str | None, parameters_json: str | None) -> None:
     """Snapshot TARGET (module:pipeline) into the active ZenML store and print its ID.
 
     Step code is imported from ZENML_SERVING_SOURCE_ROOT (default: the current folder); serve
@@ -61,6 +68,14 @@ def snapshot(target: str, name: str | None) -> None:
         _fail(f"cannot import {target} from {root}: {type(exc).__name__}: {exc}")
     if not isinstance(pipeline, Pipeline):
         _fail(f"{target} is a {type(pipeline).__name__}, not a @pipeline")
+    if parameters_json:
+        try:
+            parameters = json.loads(parameters_json)
+        except json.JSONDecodeError as exc:
+            _fail(f"--parameters is not valid JSON: {exc}")
+        if not isinstance(parameters, dict):
+            _fail("--parameters must be a JSON object")
+        pipeline = pipeline.with_options(parameters=parameters)
     created = pipeline.create_snapshot(name=name or f"{pipeline.name}-serving", replace=True)
     click.echo(str(created.id))
 

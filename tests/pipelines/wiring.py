@@ -52,7 +52,9 @@ def shared_parameter_pipeline(word: str = "w", count_label: str = "n") -> str:
 def multi_output_wiring_pipeline(sentence: str = "hello big world", sep: str = "/") -> str:
     """A step's two outputs feed different steps."""
     head, tail = split(text=sentence)
-    return join(first=echo(text=head), second=echo(text=tail, id="echo_tail"), third=head, separator=sep)
+    return join(
+        first=echo(text=head), second=echo(text=tail, id="echo_tail"), third=head, separator=sep
+    )
 
 
 class Settings(BaseModel):
@@ -80,10 +82,13 @@ def scale(value: float, factor: float) -> float:
     return value * factor
 
 
+DEFAULT_SETTINGS = Settings()
+
+
 @pipeline
 def typed_pipeline(
-    text: str = "x", settings: Settings = Settings(), factor: int = 2, flag: bool = False
-) -> tuple[Annotated[str, "rendered"], Annotated[float, "scaled"], Annotated[str, "flag"]]:  # noqa: B008 - ZenML stores the default
+    text: str = "x", settings: Settings = DEFAULT_SETTINGS, factor: int = 2, flag: bool = False
+) -> tuple[Annotated[str, "rendered"], Annotated[float, "scaled"], Annotated[str, "flag"]]:
     """A pydantic parameter, an int feeding a float argument, and a bool."""
     rendered = render(text=text, settings=settings)
     scaled = scale(value=1.5, factor=factor)
@@ -103,3 +108,9 @@ def branching_pipeline(use_tag: bool = False) -> str:
     if use_tag:
         return tag(text="x", label="y")
     return echo(text="x")
+
+
+@pipeline
+def required_pipeline(question: str, temperature: float = 0.5) -> tuple[str, float]:
+    """`question` has no default: every request must give it."""
+    return echo(text=question), scale(value=2.0, factor=temperature)

@@ -110,7 +110,7 @@ def _not_serializable(exc: OutputNotSerializableError) -> ProblemDetailsExceptio
 def _validation(exc: ValidationException) -> ProblemDetailsException:
     errors = exc.extra if isinstance(exc.extra, list) else []
     fields = [
-        {"field": e.get("key"), "message": e.get("message")}
+        {"field": e.get("key") or "body", "message": e.get("message")}
         for e in errors
         if isinstance(e, Mapping)
     ]

@@ -7,8 +7,11 @@ import contextlib
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from litestar import Request, Response, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, QueryParameter
+from litestar.response import ServerSentEvent
 
+from zenml_serving.api.context import AppContext
 from zenml_serving.api.errors import problem
 from zenml_serving.api.schemas import InvokeResponse, JobAccepted, StepSummary
 from zenml_serving.api.streaming import job_event_stream
@@ -16,9 +19,6 @@ from zenml_serving.execution.invocation import Invocation, invocation_from_reque
 
 if TYPE_CHECKING:
     import pydantic
-    from litestar.response import ServerSentEvent
-
-    from zenml_serving.api.context import AppContext
 
     # At runtime Litestar resolves this name from the app's signature_namespace: the model is
     # built per pipeline at startup (api.schemas.build_invoke_request_model).
@@ -42,10 +42,10 @@ InvokeMode = Literal["sync", "async", "stream"]
     tags=["invoke"],
 )
 async def invoke(
-    data: InvokeRequest,
+    data: JSONBody[InvokeRequest],
     request: Request[Any, Any, Any],
-    ctx: AppContext,
-    mode: Annotated[InvokeMode, Parameter(query="mode")] = "sync",
+    ctx: NamedDependency[AppContext],
+    mode: Annotated[InvokeMode, QueryParameter(name="mode")] = "sync",
 ) -> Response[InvokeResponse | JobAccepted] | ServerSentEvent:
     """Validate, admit and run one invocation."""
     invocation = invocation_from_request(data, mode=mode)

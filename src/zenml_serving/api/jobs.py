@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from litestar import get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter
 
 from zenml_serving.api.context import AppContext
 from zenml_serving.api.errors import problem
@@ -28,10 +29,10 @@ def _not_found(job_id: str) -> Exception:
 
 @get("/jobs", summary="List async jobs, newest first", tags=["jobs"])
 async def list_jobs(
-    ctx: AppContext,
-    status: Annotated[JobStatusFilter | None, Parameter(query="status")] = None,
-    limit: Annotated[int, Parameter(query="limit", ge=1, le=500)] = 50,
-    offset: Annotated[int, Parameter(query="offset", ge=0)] = 0,
+    ctx: NamedDependency[AppContext],
+    status: Annotated[JobStatusFilter | None, QueryParameter(name="status")] = None,
+    limit: Annotated[int, QueryParameter(name="limit", ge=1, le=500)] = 50,
+    offset: Annotated[int, QueryParameter(name="offset", ge=0)] = 0,
 ) -> JobList:
     """A page of jobs, optionally only those in `status`."""
     records, total = await ctx.manager.jobs.query(status=status, limit=limit, offset=offset)
@@ -39,7 +40,7 @@ async def list_jobs(
 
 
 @get("/jobs/{job_id:str}", summary="One job: status, steps, outputs or error", tags=["jobs"])
-async def get_job(job_id: str, ctx: AppContext) -> JobView:
+async def get_job(job_id: FromPath[str], ctx: NamedDependency[AppContext]) -> JobView:
     """The job's current state."""
     record = await ctx.manager.jobs.get(job_id)
     if record is None:
@@ -53,7 +54,7 @@ async def get_job(job_id: str, ctx: AppContext) -> JobView:
     tags=["jobs"],
     status_code=200,
 )
-async def cancel_job(job_id: str, ctx: AppContext) -> JobView:
+async def cancel_job(job_id: FromPath[str], ctx: NamedDependency[AppContext]) -> JobView:
     """Stop a queued or running job; a finished job is returned unchanged."""
     record = await ctx.manager.cancel(job_id)
     if record is None:

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from litestar import Response, get
+from litestar.di import NamedDependency
 
 from zenml_serving import __version__
 from zenml_serving.api.context import AppContext
@@ -15,7 +16,7 @@ __all__ = ["health", "info", "status"]
 
 
 @get("/health", summary="Liveness and readiness", tags=["ops"])
-async def health(ctx: AppContext) -> Response[dict[str, Any]]:
+async def health(ctx: NamedDependency[AppContext]) -> Response[dict[str, Any]]:
     """200 while the deployment is loaded and requests are admitted; 503 while draining."""
     ready = ctx.ready and ctx.manager.accepting
     body = {
@@ -40,7 +41,7 @@ def _binding(binding: InputBinding) -> dict[str, Any]:
 
 
 @get("/info", summary="Pipeline, steps and parameter schema", tags=["ops"])
-async def info(ctx: AppContext) -> dict[str, Any]:
+async def info(ctx: NamedDependency[AppContext]) -> dict[str, Any]:
     """What is served: the pipeline, its steps in order, parameters, outputs, snapshot."""
     pipeline = ctx.pipeline
     return {
@@ -76,7 +77,7 @@ async def info(ctx: AppContext) -> dict[str, Any]:
 
 
 @get("/status", summary="Effective configuration and execution state", tags=["ops"])
-async def status(ctx: AppContext) -> dict[str, Any]:
+async def status(ctx: NamedDependency[AppContext]) -> dict[str, Any]:
     """The configuration in effect (nothing secret) and this process's execution counters."""
     manager = ctx.manager
     slots = manager.slots

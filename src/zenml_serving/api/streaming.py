@@ -19,8 +19,9 @@ import anyio
 import msgspec
 import pydantic
 from litestar import WebSocket, get, websocket
+from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
-from litestar.params import Parameter
+from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from zenml_serving.api.context import AppContext
@@ -99,10 +100,10 @@ async def job_event_stream(ctx: AppContext, job_id: str, after: int) -> ServerSe
     media_type="text/event-stream",
 )
 async def stream_job(
-    job_id: str,
-    ctx: AppContext,
-    last_event_id: Annotated[int | None, Parameter(header="Last-Event-ID", ge=0)] = None,
-    after: Annotated[int | None, Parameter(query="after", ge=0)] = None,
+    job_id: FromPath[str],
+    ctx: NamedDependency[AppContext],
+    last_event_id: Annotated[int | None, HeaderParameter(name="Last-Event-ID", ge=0)] = None,
+    after: Annotated[int | None, QueryParameter(name="after", ge=0)] = None,
 ) -> ServerSentEvent:
     """Replay what the client has not seen yet, then stream live until the job ends."""
     start = last_event_id if last_event_id is not None else (after or 0)
@@ -110,7 +111,7 @@ async def stream_job(
 
 
 @websocket("/stream")
-async def stream_socket(socket: WebSocket[Any, Any, Any], ctx: AppContext) -> None:
+async def stream_socket(socket: WebSocket[Any, Any, Any], ctx: NamedDependency[AppContext]) -> None:
     """Submit, subscribe to and cancel jobs over one socket (protocol: WS_PROTOCOL)."""
     await socket.accept()
     await _SocketSession(socket, ctx).run()

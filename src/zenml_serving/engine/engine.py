@@ -138,12 +138,14 @@ class DirectExecutionEngine:
             except Exception as exc:
                 if attempts < max_attempts and not token.cancelled:
                     assert step.retry is not None
-                    delay = step.retry.delay_s * (step.retry.backoff ** (attempts - 1) or 1)
+                    # As ZenML: the first wait is `delay`, each later one `backoff` times longer.
+                    delay = step.retry.delay_s * step.retry.backoff ** (attempts - 1)
                     _log.warning(
                         "step_retry", step=step.name, attempt=attempts, error=type(exc).__name__
                     )
                     token.sleep(delay)
-                    continue
+                    if not token.cancelled:
+                        continue
                 duration = time.perf_counter() - started
                 observer.step_finished(step, StepOutcome("failed", duration, attempts, error=exc))
                 _call_hook(step, step.on_failure, exc)

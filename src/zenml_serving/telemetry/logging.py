@@ -14,6 +14,12 @@ import structlog
 
 __all__ = ["configure_logging"]
 
+# Tracebacks as structured data, WITHOUT frame locals: locals hold request payloads and
+# secrets, which only the capture policy may let into logs.
+_DICT_TRACEBACKS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
+
 
 def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     """Configure structlog and the standard-library root logger (idempotent).
@@ -46,7 +52,7 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.dict_tracebacks if render_json else _identity,
+            _DICT_TRACEBACKS if render_json else _identity,
             renderer,
         ],
     )
