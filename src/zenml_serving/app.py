@@ -30,6 +30,7 @@ from zenml_serving.deployment.loader import DeploymentLoadError, load_served_pip
 from zenml_serving.engine.engine import DirectExecutionEngine
 from zenml_serving.execution.manager import ServingExecutionManager
 from zenml_serving.execution.memory import MemoryEventLog, MemoryJobStore
+from zenml_serving.shutdown import DrainSignals
 from zenml_serving.telemetry.logging import configure_logging
 
 if TYPE_CHECKING:
@@ -84,9 +85,15 @@ def create_app(
         invoke_request_model=invoke_request_model,
     )
 
+    def drain() -> None:
+        context.ready = False
+        manager.begin_drain()
+
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await manager.start()
+        signals = DrainSignals(drain)
+        signals.install()
         context.ready = True
         _log.info(
             "service_ready",
@@ -101,6 +108,7 @@ def create_app(
         finally:
             context.ready = False
             await manager.stop()
+            signals.remove()
             _log.info("service_stopped")
 
     return Litestar(

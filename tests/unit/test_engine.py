@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.builders import literal, param, pipeline_of, step_of, upstream
 from zenml_serving.deployment.model import RetryPolicy, ServedStep
 from zenml_serving.engine.cancellation import (
     CancellationToken,
@@ -16,8 +17,6 @@ from zenml_serving.engine.cancellation import (
 )
 from zenml_serving.engine.engine import DirectExecutionEngine, StepFailedError
 from zenml_serving.engine.observer import StepOutcome
-
-from tests.builders import literal, param, pipeline_of, step_of, upstream
 
 
 def load(text: str) -> str:

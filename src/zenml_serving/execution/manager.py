@@ -102,6 +102,7 @@ class ServingExecutionManager:
         self._active: dict[str, _ActiveJob] = {}
         self._running_sync: set[asyncio.Event] = set()
         self._maintenance: asyncio.Task[None] | None = None
+        self._drain_timer: asyncio.TimerHandle | None = None
         self._accepting = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -116,26 +117,38 @@ class ServingExecutionManager:
         self._maintenance = asyncio.create_task(self._maintain(), name="zenml-serving-maintenance")
         self._accepting = True
 
-    async def stop(self) -> None:
-        """Drain: refuse new work, answer queued work, give in-flight work the grace period."""
+    def begin_drain(self) -> None:
+        """Stop admitting work now: queued invocations are answered at once (503 / cancelled),
+        in-flight ones get the grace period, after which they are stopped too (idempotent)."""
+        if self._drain_timer is not None:
+            return
         self._accepting = False
         shed = self.slots.close(ShuttingDownError("the service is shutting down"))
-        in_flight = list(self._active.values())
-        pending = [j.task for j in in_flight if j.task is not None]
         _log.info(
             "drain_started",
             queued_shed=shed,
             in_flight=self.slots.in_use,
             grace_s=self.shutdown_grace_s,
         )
-        if pending:
-            await asyncio.wait(pending, timeout=self.shutdown_grace_s)
+        self._drain_timer = asyncio.get_running_loop().call_later(
+            self.shutdown_grace_s, self._stop_everything
+        )
+
+    def _stop_everything(self) -> None:
         for job in list(self._active.values()):
             job.stop.set()
         for stop in list(self._running_sync):
             stop.set()
+
+    async def stop(self) -> None:
+        """Drain (see begin_drain), wait for in-flight work up to the grace period, clean up."""
+        self.begin_drain()
+        pending = [j.task for j in self._active.values() if j.task is not None]
         if pending:
-            await asyncio.wait(pending, timeout=5.0)
+            await asyncio.wait(pending, timeout=self.shutdown_grace_s + 5.0)
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+        self._stop_everything()
         if self._maintenance is not None:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -37,11 +37,12 @@ class JobError(msgspec.Struct, kw_only=True, omit_defaults=True):
     step: str | None = None
 
 
-class StepProgress(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One step of a job as far as it got."""
+class StepProgress(msgspec.Struct, kw_only=True):
+    """One step of a job as far as it got (`cancelled`: it was running when the job stopped;
+    its result, if it ever returns, is discarded)."""
 
     name: str
-    status: Literal["pending", "running", "completed", "failed"] = "pending"
+    status: Literal["pending", "running", "completed", "failed", "cancelled"] = "pending"
     duration_ms: float | None = None
     attempts: int | None = None
 
@@ -121,6 +122,10 @@ def apply_event(record: JobRecord, event: JobEvent) -> JobRecord:
         changes["steps"] = steps
     elif event.type in _FINAL_STATUS_OF:
         changes["status"] = _FINAL_STATUS_OF[event.type]
+        changes["steps"] = [
+            msgspec.structs.replace(s, status="cancelled") if s.status == "running" else s
+            for s in record.steps
+        ]
         changes["finished_at"] = event.at
         changes["outputs"] = event.outputs
         changes["error"] = event.error
