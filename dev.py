@@ -92,20 +92,10 @@ def serve() -> int:
 def test(pytest_args: list[str]) -> int:
     """Install with test extras; run ruff, mypy and pytest; fail on the first that fails."""
     _ensure_venv("test")
+    sources = [p for p in ("src", "tests", "examples", "bench", "dev.py") if (ROOT / p).exists()]
     steps = [
-        [str(PYTHON), "-m", "ruff", "check", "src", "tests", "examples", "bench", "dev.py"],
-        [
-            str(PYTHON),
-            "-m",
-            "ruff",
-            "format",
-            "--check",
-            "src",
-            "tests",
-            "examples",
-            "bench",
-            "dev.py",
-        ],
+        [str(PYTHON), "-m", "ruff", "check", *sources],
+        [str(PYTHON), "-m", "ruff", "format", "--check", *sources],
         [str(PYTHON), "-m", "mypy"],
         [str(PYTHON), "-m", "pytest", *pytest_args],
     ]
