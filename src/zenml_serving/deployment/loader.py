@@ -227,6 +227,9 @@ def _build_step(
         capture=dict(step.step_config_overrides.extra.get(CAPTURE_KEY) or {}),
         input_annotations=_hints(function, input_annotations),
         output_annotations={o: a.resolved_annotation for o, a in definition.outputs.items()},
+        output_materializers={
+            name: tuple(output.materializer_source) for name, output in step.config.outputs.items()
+        },
         source=step.spec.source.import_path,
     )
 

@@ -90,6 +90,8 @@ class ServedStep:
     """The step's own `extra["serving_capture"]` declaration, unvalidated."""
     input_annotations: Mapping[str, Any] = field(default_factory=dict)
     output_annotations: Mapping[str, Any] = field(default_factory=dict)
+    output_materializers: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    """Materializer sources per output, from the snapshot (used only to persist artifacts)."""
     source: str = ""
     """Import path of the step function, for /info and error messages."""
 

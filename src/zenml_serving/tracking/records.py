@@ -1,0 +1,67 @@
+"""What one invocation leaves in ZenML, already decided by the capture policy.
+
+A RunRecord carries only what may be stored: metadata values are redacted and truncated
+before a record is built, artifacts are present only where the policy persists them. The
+recorder writes exactly what it is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Mapping
+    from uuid import UUID
+
+__all__ = ["ArtifactToSave", "ExceptionRecord", "RunRecord", "StepRunRecord"]
+
+RunStatus = Literal["completed", "failed", "cancelled", "timed_out"]
+
+
+@dataclass(frozen=True)
+class ArtifactToSave:
+    """A step output to persist in the artifact store, with the materializers ZenML chose."""
+
+    value: Any
+    materializers: tuple[Any, ...] = ()
+    """Materializer sources from the snapshot (empty: ZenML's default for the type)."""
+
+
+@dataclass(frozen=True)
+class ExceptionRecord:
+    """A step's error as the policy allows it to be stored."""
+
+    type: str
+    message: str | None = None
+    traceback: str | None = None
+
+
+@dataclass(frozen=True)
+class StepRunRecord:
+    """One step that ran (or was running when the invocation stopped)."""
+
+    name: str
+    status: Literal["completed", "failed", "cancelled"]
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    artifacts: Mapping[str, ArtifactToSave] = field(default_factory=dict)
+    exception: ExceptionRecord | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One invocation as a ZenML pipeline run."""
+
+    invocation_id: str
+    snapshot_id: UUID
+    project_id: UUID
+    pipeline_name: str
+    status: RunStatus
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    steps: tuple[StepRunRecord, ...] = ()
+    status_reason: str | None = None

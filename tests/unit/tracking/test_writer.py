@@ -1,0 +1,80 @@
+"""The tracking writer never blocks the caller, bounds its queue and counts every drop."""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+
+from zenml_serving.tracking.writer import TrackingWriter
+
+
+class TestTrackingWriter:
+    """Records are written in the background; what cannot be written is counted, not lost."""
+
+    def test_records_are_written_in_order(self) -> None:
+        written: list[int] = []
+        writer = TrackingWriter(written.append)
+        writer.start()
+        for item in range(5):
+            assert writer.submit(item)
+        writer.stop(grace_s=10)
+        assert written == [0, 1, 2, 3, 4]
+        assert writer.stats.written == 5
+        assert writer.stats.dropped == 0
+
+    def test_a_full_queue_drops_and_counts_without_blocking(self) -> None:
+        release = threading.Event()
+        written: list[int] = []
+
+        def slow_write(item: int) -> None:
+            release.wait(10)
+            written.append(item)
+
+        writer = TrackingWriter(slow_write, max_queue=2, log_interval_s=3600)
+        writer.start()
+        writer.submit(0)  # taken by the thread, which blocks
+        while writer.depth:
+            pass
+        with structlog.testing.capture_logs() as logs:
+            accepted = [writer.submit(i) for i in range(1, 6)]
+            release.set()
+            writer.stop(grace_s=10)
+        assert accepted == [True, True, False, False, False]
+        assert writer.stats.dropped_full == 3
+        assert written == [0, 1, 2]
+        reports = [e["since_last_report"] for e in logs if e["event"] == "tracking_records_dropped"]
+        assert reports == [1, 2], "the first drop is logged at once, the rest once per interval"
+
+    def test_a_failing_store_is_retried_then_counted(self) -> None:
+        attempts: list[int] = []
+
+        def failing(item: int) -> None:
+            attempts.append(item)
+            raise ConnectionError("store down")
+
+        writer = TrackingWriter(failing, retries=3, retry_delay_s=0)
+        writer.start()
+        writer.submit(7)
+        writer.stop(grace_s=10)
+        assert attempts == [7, 7, 7]
+        assert writer.stats.dropped_failed == 1
+
+    def test_records_left_at_shutdown_are_counted(self) -> None:
+        release = threading.Event()
+        writer = TrackingWriter(lambda _: release.wait(10))
+        writer.start()
+        for item in range(4):
+            writer.submit(item)
+        writer.stop(grace_s=0)
+        release.set()
+        assert writer.stats.dropped_shutdown >= 3
+        assert not writer.submit(99)
+        assert writer.stats.dropped_shutdown >= 4
+
+    def test_drops_are_reported_to_a_callback(self) -> None:
+        reasons: list[str] = []
+        writer = TrackingWriter(lambda _: None, max_queue=1, on_drop=lambda r, n: reasons.append(r))
+        writer.submit(1)
+        writer.submit(2)  # not started: the queue stays full
+        assert reasons == ["full"]
