@@ -30,6 +30,7 @@ from zenml_serving.deployment.loader import DeploymentLoadError, load_served_pip
 from zenml_serving.engine.engine import DirectExecutionEngine
 from zenml_serving.execution.manager import ServingExecutionManager
 from zenml_serving.execution.memory import MemoryEventLog, MemoryJobStore
+from zenml_serving.playground import playground_handlers
 from zenml_serving.shutdown import DrainSignals
 from zenml_serving.telemetry.logging import configure_logging
 
@@ -122,6 +123,7 @@ def create_app(
             health,
             info,
             status,
+            *playground_handlers(),
         ],
         dependencies={"ctx": Provide(lambda: context, use_cache=True, sync_to_thread=False)},
         signature_namespace={"InvokeRequest": invoke_request_model},
