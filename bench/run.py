@@ -193,13 +193,16 @@ class Session:
 
 
 def effective_shape(session: Session, target: Target, shape: Shape) -> Shape:
-    """The scenario's shape, then the target's overrides, then the command line's."""
-    shape = dataclasses.replace(shape, **target.shape_overrides.get(shape.name, {}))
+    """The scenario's shape, then -d/--warmup, then the target's own overrides.
+
+    A target's overrides win: they exist because that target cannot be measured otherwise
+    (ZenML's server needs ~1 s per call). Leave it out of smoke runs with --targets/--no-zenml.
+    """
     if session.args.duration is not None:
         shape = dataclasses.replace(shape, duration_s=session.args.duration)
     if session.args.warmup is not None:
         shape = dataclasses.replace(shape, warmup_s=session.args.warmup)
-    return shape
+    return dataclasses.replace(shape, **target.shape_overrides.get(shape.name, {}))
 
 
 def measure_load(

@@ -7,6 +7,7 @@ forked; every server started is registered and stopped on exit, error or Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -55,6 +56,15 @@ class Target:
         return f"{env} {argv}".replace("{port}", str(port)).strip()
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if run.py dies, even by SIGKILL (Linux)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -96,6 +106,7 @@ class Server:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - run.py starts servers from one thread
         )
         _RUNNING.append(self)
         self.ready_after_s: float | None = None
