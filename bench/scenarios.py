@@ -291,3 +291,21 @@ register(
         needs=frozenset({"snapshot"}),
     )
 )
+
+
+register(
+    Scenario(
+        name="serving-concurrency",
+        description=(
+            "zenml-serving with ZENML_SERVING_MAX_CONCURRENCY 1 / default (CPUs x 5) / 32: "
+            "what the worker-thread hop and its GIL hand-offs cost"
+        ),
+        targets=lambda ctx: [
+            ours(ctx, "serving-conc-1", ZENML_SERVING_MAX_CONCURRENCY="1"),
+            ours(ctx, "serving-conc-default"),
+            ours(ctx, "serving-conc-32", ZENML_SERVING_MAX_CONCURRENCY="32"),
+        ],
+        baseline="serving-conc-default",
+        needs=frozenset({"snapshot"}),
+    )
+)
