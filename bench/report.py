@@ -99,8 +99,8 @@ def load_tables(
                 "Ratios, paired by repetition (run i of A / run i of B, A and B measured "
                 "back to back): median (min-max)\n"
             )
-            out.append("| A vs B | shape | p50 A/B | p99 A/B | req/s A/B |")
-            out.append("| --- | --- | ---: | ---: | ---: |")
+            out.append("| A vs B | shape | p50 A/B | p99 A/B | req/s A/B | server CPU/req A/B |")
+            out.append("| --- | --- | ---: | ---: | ---: | ---: |")
             for a, b in pairs:
                 for shape in shapes:
                     ga = _by_rep(groups.get((pin, shape, a), []))
@@ -116,7 +116,8 @@ def load_tables(
 
                     out.append(
                         f"| {a} vs {b} | {shape} | {spread(ratio('p50'))}x "
-                        f"| {spread(ratio('p99'))}x | {spread(ratio('rps'), 3)}x |"
+                        f"| {spread(ratio('p99'))}x | {spread(ratio('rps'), 3)}x "
+                        f"| {spread(ratio('cpu_ms'))}x |"
                     )
             out.append("")
     return "\n".join(out)

@@ -65,6 +65,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("scenario", nargs="?", help="a scenario name (see --list)")
     p.add_argument("--list", action="store_true", help="list scenarios and exit")
+    p.add_argument("--render", type=Path, help="print the tables of a raw results file again")
     p.add_argument("--targets", help="comma-separated target names to keep (default: all)")
     p.add_argument("--shapes", help="comma-separated shape names (default: the scenario's)")
     p.add_argument("--pin", choices=("both", "pinned", "unpinned"), default="both")
@@ -439,9 +440,28 @@ def render(session: Session, command: str, targets: list[Target]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rerender(raw: dict[str, Any]) -> str:
+    """The tables of a raw results file (written by this or an earlier version of run.py)."""
+    scenario = REGISTRY[raw["scenario"]]
+    runs = raw["runs"]
+    if scenario.kind == "startup":
+        return startup_table(runs, baseline=scenario.baseline)
+    labels = {
+        (r["target"], r["shape"]): Shape(**r["shape_params"]).describe()
+        for r in runs
+        if "shape_params" in r
+    }
+    return load_tables(
+        runs, baseline=scenario.baseline, extra_ratios=scenario.extra_ratios, shape_labels=labels
+    )
+
+
 def main(argv: list[str]) -> int:
     """Run one scenario and report."""
     args = parse_args(argv)
+    if args.render:
+        print(rerender(json.loads(args.render.read_text())))
+        return 0
     if args.list or not args.scenario:
         for s in REGISTRY.values():
             print(f"{s.name:12} [{s.kind}] {s.description} (baseline: {s.baseline})")
