@@ -1,0 +1,42 @@
+"""Capture policies: what each invocation may record, and the redaction everything passes through.
+
+Pure functions and immutable objects, no I/O. The service builds one `CapturePlan` at startup
+(`build_capture_plan`, which validates every declaration and hint) and resolves it once per
+invocation (`CapturePlan.resolve`) into an `InvocationCapture` that ZenML run tracking, span
+attributes and log events all consult. Payloads reach those sinks only through `redact` /
+`preview`.
+
+`CapturedOutput` subclasses ZenML's `ArtifactConfig`, so it is imported lazily: importing this
+package does not import ZenML.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from zenml_serving.capture.errors import CaptureConfigError
+from zenml_serving.capture.hints import CaptureHints, read_capture_hints
+from zenml_serving.capture.markers import Capture
+from zenml_serving.capture.policy import CaptureDeclaration, CaptureMode, parse_declaration
+
+if TYPE_CHECKING:
+    from zenml_serving.capture.outputs import CapturedOutput
+
+__all__ = [
+    "Capture",
+    "CaptureConfigError",
+    "CaptureDeclaration",
+    "CaptureHints",
+    "CaptureMode",
+    "CapturedOutput",
+    "parse_declaration",
+    "read_capture_hints",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CapturedOutput":
+        from zenml_serving.capture.outputs import CapturedOutput
+
+        return CapturedOutput
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

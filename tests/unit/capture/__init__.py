@@ -1,0 +1,1 @@
+"""Unit tests of the capture-policy package (pure logic, no I/O)."""
