@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from zenml_serving.capture.defaults import CaptureDefaults
 from zenml_serving.capture.errors import CaptureConfigError
 from zenml_serving.capture.hints import CaptureHints, read_capture_hints
 from zenml_serving.capture.markers import Capture
 from zenml_serving.capture.policy import CaptureDeclaration, CaptureMode, parse_declaration
+from zenml_serving.capture.sampling import is_sampled, sampling_point
 
 if TYPE_CHECKING:
     from zenml_serving.capture.outputs import CapturedOutput
@@ -26,11 +28,14 @@ __all__ = [
     "Capture",
     "CaptureConfigError",
     "CaptureDeclaration",
+    "CaptureDefaults",
     "CaptureHints",
     "CaptureMode",
     "CapturedOutput",
+    "is_sampled",
     "parse_declaration",
     "read_capture_hints",
+    "sampling_point",
 ]
 
 

@@ -29,7 +29,7 @@ class TestCaptureMarker:
         assert repr(Capture("metadata")) == "Capture('metadata')"
 
     def test_rejects_an_unknown_mode_naming_the_choices(self) -> None:
-        with pytest.raises(CaptureConfigError, match="'hidden' is not a capture mode.*metadata"):
+        with pytest.raises(CaptureConfigError, match=r"'hidden' is not a capture mode.*metadata"):
             Capture("hidden")
 
     def test_is_usable_in_annotated_metadata(self) -> None:

@@ -108,9 +108,7 @@ class TestDeclarationErrors:
             (["mode", "full"], ["declaration", "not a mapping"]),
         ],
     )
-    def test_message_names_step_key_value_and_allowed(
-        self, raw: Any, expected: list[str]
-    ) -> None:
+    def test_message_names_step_key_value_and_allowed(self, raw: Any, expected: list[str]) -> None:
         with pytest.raises(CaptureConfigError) as caught:
             parse(raw)
         message = str(caught.value)
