@@ -15,16 +15,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from zenml_serving.capture.defaults import CaptureDefaults
+from zenml_serving.capture.detectors import (
+    SENSITIVE_FIELD_PARTS,
+    is_card_number,
+    is_sensitive_field,
+    luhn_valid,
+    mask_secrets,
+)
 from zenml_serving.capture.errors import CaptureConfigError
 from zenml_serving.capture.hints import CaptureHints, read_capture_hints
 from zenml_serving.capture.markers import Capture
 from zenml_serving.capture.policy import CaptureDeclaration, CaptureMode, parse_declaration
+from zenml_serving.capture.redaction import REDACTED, Preview, describe, preview, redact
 from zenml_serving.capture.sampling import is_sampled, sampling_point
 
 if TYPE_CHECKING:
     from zenml_serving.capture.outputs import CapturedOutput
 
 __all__ = [
+    "REDACTED",
+    "SENSITIVE_FIELD_PARTS",
     "Capture",
     "CaptureConfigError",
     "CaptureDeclaration",
@@ -32,9 +42,17 @@ __all__ = [
     "CaptureHints",
     "CaptureMode",
     "CapturedOutput",
+    "Preview",
+    "describe",
+    "is_card_number",
     "is_sampled",
+    "is_sensitive_field",
+    "luhn_valid",
+    "mask_secrets",
     "parse_declaration",
+    "preview",
     "read_capture_hints",
+    "redact",
     "sampling_point",
 ]
 
