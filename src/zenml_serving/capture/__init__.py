@@ -25,8 +25,10 @@ from zenml_serving.capture.detectors import (
 from zenml_serving.capture.errors import CaptureConfigError
 from zenml_serving.capture.hints import CaptureHints, read_capture_hints
 from zenml_serving.capture.markers import Capture
+from zenml_serving.capture.plan import CapturePlan, PipelineLike, StepLike, build_capture_plan
 from zenml_serving.capture.policy import CaptureDeclaration, CaptureMode, parse_declaration
 from zenml_serving.capture.redaction import REDACTED, Preview, describe, preview, redact
+from zenml_serving.capture.resolved import InvocationCapture, StepCapture, ValueCapture
 from zenml_serving.capture.sampling import is_sampled, sampling_point
 
 if TYPE_CHECKING:
@@ -41,8 +43,15 @@ __all__ = [
     "CaptureDefaults",
     "CaptureHints",
     "CaptureMode",
+    "CapturePlan",
     "CapturedOutput",
+    "InvocationCapture",
+    "PipelineLike",
     "Preview",
+    "StepCapture",
+    "StepLike",
+    "ValueCapture",
+    "build_capture_plan",
     "describe",
     "is_card_number",
     "is_sampled",
