@@ -55,13 +55,17 @@ SENSITIVE_FIELD_PARTS = (
 _CARD_MIN, _CARD_MAX = 13, 19
 _CARD_FIRST_DIGITS = frozenset("23456")  # every major card network's numbers start with 2..6
 _MAX_PASSES = 4
+_DOUBLED = str.maketrans("0123456789", "0246813579")
 
-_SHAPES = re.compile(
-    r"""
-    (?P<pem>-----BEGIN[A-Z0-9 ]*PRIVATE\ KEY[A-Z ]*-----
-        [\s\S]*?(?:-----END[A-Z0-9 ]*PRIVATE\ KEY[A-Z ]*-----|\Z))
-    | (?P<jwt>(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)
-    | (?P<apikey>(?<![A-Za-z0-9_-])(?:
+# Each detector runs only when a cheap substring test says it could match, so that ordinary
+# text costs a few C-level scans rather than a regex attempt at every position.
+_PEM = re.compile(
+    r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----"
+    r"[\s\S]*?(?:-----END[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|\Z)"
+)
+_JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_API_KEY = re.compile(
+    r"""(?<![A-Za-z0-9_-])(?:
           (?:sk|rk)[-_](?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{20,}  # OpenAI, Anthropic, Stripe
         | gh[pousr]_[A-Za-z0-9]{30,} | github_pat_[A-Za-z0-9_]{30,}  # GitHub
         | glpat-[A-Za-z0-9_-]{20,}  # GitLab
@@ -69,17 +73,27 @@ _SHAPES = re.compile(
         | AKIA[0-9A-Z]{16}  # AWS access key id
         | AIza[0-9A-Za-z_-]{35}  # Google
         | hf_[A-Za-z0-9]{30,}  # Hugging Face
-      ))
-    | (?P<bearer>(?<![A-Za-z0-9_-])(?i:bearer)[ \t]+)(?P<bearer_token>[A-Za-z0-9._~+/-]+=*)
-    | (?P<kv_name>(?<![\w.-])[A-Za-z_][\w.-]*)
-      (?P<kv_sep>["']?[ \t]*[:=][ \t]*)
-      (?P<kv_value>"(?:[^"\\\n]|\\.){0,4096}"
-        | '(?:[^'\\\n]|\\.){0,4096}'
-        | (?:(?i:bearer|basic|digest|negotiate|token)[ \t]+)?[^\s,;&"'<>(){}\[\]]+)
-    | (?P<digits>(?<![0-9])[0-9]+(?:[ -][0-9]+)*)
+    )""",
+    re.VERBOSE,
+)
+_API_KEY_HINTS = (
+    "sk-", "sk_", "rk-", "rk_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
+    "glpat-", "xox", "AKIA", "AIza", "hf_",
+)  # fmt: skip
+_BEARER = re.compile(r"(?<![A-Za-z0-9_-])((?i:bearer)[ \t]+)([A-Za-z0-9._~+/-]+=*)")
+_SEPARATOR = re.compile(r"[:=]")
+_MAX_NAME = 128
+# The value of a sensitive `name=value` / `name: value` pair.
+_PAIR_VALUE = re.compile(
+    r"""
+    "(?:[^"\\\n]|\\.){0,4096}"
+    | '(?:[^'\\\n]|\\.){0,4096}'
+    | (?:(?i:bearer|basic|digest|negotiate|token)[ \t]+)?[^\s,;&"'<>(){}\[\]]+
     """,
     re.VERBOSE,
 )
+# A run of 13 or more digits, single spaces or dashes allowed between them.
+_DIGIT_RUN = re.compile(r"[0-9](?:[ -]?[0-9]){12,}")
 _DIGIT_GROUP = re.compile(r"[0-9]+")
 
 
@@ -109,14 +123,9 @@ def luhn_valid(digits: str) -> bool:
     """The Luhn (mod 10) check used by payment card numbers; `digits` must be all digits."""
     if not digits.isdigit() or not digits.isascii():
         return False
-    total = 0
-    for i, char in enumerate(reversed(digits)):
-        digit = ord(char) - 48
-        if i % 2:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
+    reverse = digits[::-1]
+    # Every second digit from the right is doubled; translate maps d to the digit sum of 2d.
+    total = sum(map(int, reverse[0::2])) + sum(map(int, reverse[1::2].translate(_DOUBLED)))
     return total % 10 == 0
 
 
@@ -149,36 +158,70 @@ def mask_secrets_with(text: str, sensitive: Callable[[str], bool]) -> str:
 
 
 def _mask_once(text: str, sensitive: Callable[[str], bool]) -> str:
+    if "PRIVATE KEY" in text:
+        text = _PEM.sub(REDACTED, text)
+    if "eyJ" in text:
+        text = _JWT.sub(REDACTED, text)
+    if any(hint in text for hint in _API_KEY_HINTS):
+        text = _API_KEY.sub(REDACTED, text)
+    if "bearer" in text.lower():
+        text = _BEARER.sub(_mask_bearer, text)
+    if ":" in text or "=" in text:
+        text = _mask_pairs(text, sensitive)
+    if any(digit in text for digit in "0123456789"):
+        text = _DIGIT_RUN.sub(_mask_cards, text)
+    return text
+
+
+def _mask_bearer(match: re.Match[str]) -> str:
+    token = match[2]
+    return match[1] + (REDACTED if _looks_like_token(token) else token)
+
+
+def _is_name_char(char: str) -> bool:
+    return char.isalnum() or char in "_.-"
+
+
+def _mask_pairs(text: str, sensitive: Callable[[str], bool]) -> str:
+    """Mask the value of every `name=value` / `name: value` / `"name": "value"` whose name is
+    sensitive. Works from each separator back to its name, so ordinary text costs little."""
     out: list[str] = []
     pos = 0
-    match = _SHAPES.search(text)
-    while match is not None:
-        start, end = match.span()
-        if match["kv_name"] is not None:
-            if sensitive(match["kv_name"]):
-                out.append(text[pos : match.start("kv_value")])
-                quote = match["kv_value"][0]
-                out.append(f"{quote}{REDACTED}{quote}" if quote in "\"'" else REDACTED)
-                pos = end
-            else:
-                # Not sensitive: keep `name=`, and look for secrets inside the value too.
-                end = match.end("kv_sep")
-                out.append(text[pos:end])
-                pos = end
-        elif match["bearer"] is not None:
-            token = match["bearer_token"]
-            out.append(text[pos : match.start("bearer_token")])
-            out.append(REDACTED if _looks_like_token(token) else token)
-            pos = end
-        elif match["digits"] is not None:
-            out.append(text[pos:start])
-            out.append(_mask_cards(match["digits"]))
-            pos = end
-        else:  # pem, jwt, apikey: the whole match is the secret
-            out.append(text[pos:start])
-            out.append(REDACTED)
-            pos = end
-        match = _SHAPES.search(text, pos)
+    for separator in _SEPARATOR.finditer(text):
+        at = separator.start()
+        if at < pos:
+            continue  # inside a value already masked
+        name_end = at
+        while name_end > 0 and text[name_end - 1] in " \t":
+            name_end -= 1
+        if name_end > 0 and text[name_end - 1] in "\"'":
+            name_end -= 1
+        name_start = name_end
+        while (
+            name_start > 0
+            and name_end - name_start <= _MAX_NAME
+            and _is_name_char(text[name_start - 1])
+        ):
+            name_start -= 1
+        name = text[name_start:name_end]
+        if (
+            not name
+            or name_start < pos
+            or not (name[0].isalpha() or name[0] == "_")
+            or (name_start > 0 and _is_name_char(text[name_start - 1]))
+            or not sensitive(name)
+        ):
+            continue
+        value_start = separator.end()
+        while value_start < len(text) and text[value_start] in " \t":
+            value_start += 1
+        value = _PAIR_VALUE.match(text, value_start)
+        if value is None:
+            continue
+        quote = value[0][0]
+        out.append(text[pos:value_start])
+        out.append(f"{quote}{REDACTED}{quote}" if quote in "\"'" else REDACTED)
+        pos = value.end()
     if not out:
         return text
     out.append(text[pos:])
@@ -190,22 +233,32 @@ def _looks_like_token(token: str) -> bool:
     return len(token) >= 20 or (len(token) >= 8 and not token.isalpha())
 
 
-def _mask_cards(run: str) -> str:
+def _mask_cards(match: re.Match[str]) -> str:
     """Mask card numbers in a run of digit groups (`4111 1111-1111 1111`, `4111111111111111`).
 
-    A card number is a window of whole groups (13..19 digits, Luhn-valid, starting with 2..6);
-    every group inside any such window is masked, so digits next to a card number cannot make
-    part of it visible. A single group longer than 19 digits is never a card number.
+    A card number is 13..19 digits, Luhn-valid, starting with 2..6, written either as one group
+    or grouped as cards are printed (4-4-4-4 with a shorter last group, Amex 4-6-5, Diners
+    4-6-4). Every group inside such a window is masked, so digits written next to a card number
+    cannot make part of it visible.
     """
+    run = match[0]
     groups = [(m.start(), m.end()) for m in _DIGIT_GROUP.finditer(run)]
     masked = [False] * len(groups)
-    for i in range(len(groups)):
-        digits = ""
-        for j in range(i, len(groups)):
+    for i, (start, end) in enumerate(groups):
+        if run[start] not in _CARD_FIRST_DIGITS:
+            continue
+        digits = run[start:end]
+        if len(digits) != 4:  # not the first group of a printed card: only one group can be
+            if is_card_number(digits):
+                masked[i] = True
+            continue
+        lengths = [4]
+        for j in range(i + 1, min(i + 5, len(groups))):  # at most 4-4-4-4-3 groups
             digits += run[groups[j][0] : groups[j][1]]
+            lengths.append(groups[j][1] - groups[j][0])
             if len(digits) > _CARD_MAX:
                 break
-            if is_card_number(digits):
+            if len(digits) >= _CARD_MIN and _card_grouping(lengths) and is_card_number(digits):
                 masked[i : j + 1] = [True] * (j + 1 - i)
     if not any(masked):
         return run
@@ -222,3 +275,12 @@ def _mask_cards(run: str) -> str:
         pos = end
     out.append(run[pos:])
     return "".join(out)
+
+
+def _card_grouping(lengths: list[int]) -> bool:
+    """Digit group lengths as card numbers are written (the total is checked separately)."""
+    if len(lengths) == 1:
+        return True
+    if lengths in ([4, 6, 5], [4, 6, 4]):
+        return True
+    return all(n == 4 for n in lengths[:-1]) and 1 <= lengths[-1] <= 4

@@ -50,6 +50,7 @@ DEPTH_MARKER = "[MAX DEPTH]"
 CYCLE_MARKER = "[CYCLE]"
 
 _PLAIN_SCALARS = (bool, float, type(None))
+_SMALLEST_CARD = 10**12  # card numbers have 13 digits or more
 _AS_TEXT = (uuid.UUID, decimal.Decimal, PurePath)
 _AS_ISO = (datetime.datetime, datetime.date, datetime.time)
 
@@ -143,13 +144,23 @@ class _Redactor:
     def mask(self, text: str) -> str:
         return mask_secrets_with(text, self._sensitive)
 
-    def walk(self, value: Any, depth: int) -> Any:  # noqa: PLR0911 - one branch per kind
+    def walk(self, value: Any, depth: int) -> Any:
+        cls = type(value)  # exact types first: the common case costs one comparison or two
+        if cls is str:
+            return self.mask(value)
+        if cls is int:
+            return value if -_SMALLEST_CARD < value < _SMALLEST_CARD else self._number(value)
+        if cls is float or cls is bool or value is None:
+            return value
+        return self._other(value, depth)
+
+    def _other(self, value: Any, depth: int) -> Any:  # noqa: PLR0911 - one branch per kind
         if isinstance(value, enum.Enum):
             return self.walk(value.value, depth)
         if isinstance(value, str):
             return self.mask(value if type(value) is str else str.__str__(value))
         if isinstance(value, int) and not isinstance(value, bool):
-            return REDACTED if is_card_number(str(abs(value))) else value
+            return self._number(value)
         if isinstance(value, _PLAIN_SCALARS):
             return value
         if isinstance(value, (bytes, bytearray, memoryview)):
@@ -167,6 +178,10 @@ class _Redactor:
             return self._container(value, depth + 1)
         finally:
             self._active.discard(id(value))
+
+    @staticmethod
+    def _number(value: int) -> Any:
+        return REDACTED if is_card_number(str(abs(value))) else value
 
     def _container(self, value: Any, depth: int) -> Any:  # noqa: PLR0911 - one branch per kind
         if isinstance(value, Mapping):
@@ -205,7 +220,7 @@ class _Redactor:
         if isinstance(key, str):
             return self.mask(key if type(key) is str else str.__str__(key))
         if isinstance(key, int) and not isinstance(key, bool):
-            return REDACTED if is_card_number(str(abs(key))) else key
+            return self._number(key)
         if isinstance(key, _PLAIN_SCALARS):
             return key
         return self.mask(str(key))

@@ -156,6 +156,9 @@ class TestSecretShapes:
             ("card 4111-1111-1111-1111.", "card [REDACTED]."),
             ("pay 4111111111111111 now", "pay [REDACTED] now"),
             ("order 12 4111111111111111", "order 12 [REDACTED]"),
+            ("visa13 4222 2222 2222 2.", "visa13 [REDACTED]."),
+            ("amex 3782 822463 10005", "amex [REDACTED]"),
+            ("two 4111 1111 1111 1111 5555555555554444", "two [REDACTED]"),
             ("auth Bearer abcdef0123456789xyz", "auth Bearer [REDACTED]"),
             (
                 "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl end",
@@ -187,6 +190,8 @@ class TestSecretShapes:
             "at 2026-11-29 09:14:00, took 1234 ms",
             "ISBN 978-3-16-148410-0",
             "plain text with numbers 1 2 3 and é ü 漢字",
+            "41 1111 1111 1111 11",  # Luhn-valid digits, but not grouped as a card is printed
+            "a=a=a=a=b and x: y",
         ],
     )
     def test_ordinary_text_is_unchanged(self, text: str) -> None:
