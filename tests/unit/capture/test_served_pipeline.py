@@ -27,6 +27,7 @@ class TestLoadedSnapshot:
     """Declarations and hints survive the snapshot and drive the resolved decisions."""
 
     def test_the_pipeline_declaration_is_read(self, plan: CapturePlan) -> None:
+        assert plan.pipeline_name == "captured_pipeline"
         assert plan.pipeline.mode is CaptureMode.SAMPLED
         assert plan.pipeline.sample_rate == 0.25
         assert plan.pipeline.max_bytes == 512
