@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass, field
-from types import MappingProxyType
+from types import MappingProxyType, UnionType
 from typing import TYPE_CHECKING, Annotated, Any
 
 from zenml_serving.capture.errors import CaptureConfigError
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["CaptureHints", "read_capture_hints"]
 
 _SINGLE_OUTPUT = "output"  # ZenML's name for an unnamed single output
+_UNIONS: tuple[Any, ...] = (typing.Union, UnionType)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,14 +124,25 @@ def _metadata(annotation: Any) -> tuple[Any, ...]:
     return ()
 
 
+def _input_markers(annotation: Any) -> list[Capture]:
+    """`Capture` markers on the annotation, also inside `Optional[...]` / `X | None` members."""
+    found = [m for m in _metadata(annotation) if isinstance(m, Capture)]
+    if typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) in _UNIONS:
+        for member in typing.get_args(annotation):
+            found.extend(_input_markers(member))
+    return found
+
+
 def _input_hint(annotation: Any, *, where: str, name: str) -> CaptureMode | None:
-    found = [m.mode for m in _metadata(annotation) if isinstance(m, Capture)]
+    found = list(dict.fromkeys(m.mode for m in _input_markers(annotation)))
     if len(found) > 1:
         raise CaptureConfigError(
             where,
             "hint",
-            f"for input {name!r} is given {len(found)} times ({annotation!r})",
-            allowed="one Capture(...) per input",
+            f"for input {name!r} is given {len(found)} different modes ({annotation!r})",
+            allowed="one Capture(...) mode per input",
         )
     return found[0] if found else None
 

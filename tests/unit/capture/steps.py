@@ -6,7 +6,7 @@ must be resolved from strings.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Optional
 
 from zenml import step
 
@@ -53,7 +53,15 @@ def unnamed_tuple(x: int) -> tuple[int, Annotated[str, CapturedOutput(capture="n
 
 
 def twice_hinted(secret: Annotated[str, Capture("none"), Capture("full")]) -> None:
-    """Two hints on one input: ambiguous."""
+    """Two different hints on one input: ambiguous."""
+
+
+def optional_hints(
+    token: Annotated[str, Capture("none")] | None = None,
+    count: Optional[Annotated[int, Capture("metadata")]] = None,  # noqa: UP045 - the old spelling
+    both: Annotated[Annotated[str, Capture("none")] | None, Capture("none")] = None,
+) -> None:
+    """Hints inside `X | None` and `Optional[X]` still count."""
 
 
 def unresolvable_plain(amount: Decimal, token: Annotated[str, Capture("none")]) -> None:

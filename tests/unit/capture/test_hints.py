@@ -100,6 +100,10 @@ class TestReadingHints:
             "shout": CaptureMode.ERRORS_ONLY
         }
 
+    def test_hints_inside_optional_are_found(self) -> None:
+        hints = read_capture_hints(steps.optional_hints, where="s")
+        assert dict(hints.inputs) == {"token": NONE, "count": METADATA, "both": NONE}
+
     def test_inputs_outside_the_given_names_are_ignored(self) -> None:
         hints = read_capture_hints(steps.plain, where="s", inputs=["city"])
         assert dict(hints.inputs) == {}
@@ -121,7 +125,7 @@ class TestUnreadableHints:
         assert "would be lost" in message
 
     def test_two_hints_on_one_input_are_an_error(self) -> None:
-        with pytest.raises(CaptureConfigError, match="for input 'secret' is given 2 times"):
+        with pytest.raises(CaptureConfigError, match="for input 'secret' is given 2 different"):
             read_capture_hints(steps.twice_hinted, where="step 't'")
 
     def test_a_hint_naming_another_output_is_an_error(self) -> None:
