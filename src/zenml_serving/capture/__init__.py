@@ -27,7 +27,7 @@ from zenml_serving.capture.hints import CaptureHints, read_capture_hints
 from zenml_serving.capture.markers import Capture
 from zenml_serving.capture.plan import CapturePlan, PipelineLike, StepLike, build_capture_plan
 from zenml_serving.capture.policy import CaptureDeclaration, CaptureMode, parse_declaration
-from zenml_serving.capture.redaction import REDACTED, Preview, describe, preview, redact
+from zenml_serving.capture.redaction import REDACTED, Preview, describe_value, preview, redact
 from zenml_serving.capture.resolved import InvocationCapture, StepCapture, ValueCapture
 from zenml_serving.capture.sampling import is_sampled, sampling_point
 
@@ -52,7 +52,7 @@ __all__ = [
     "StepLike",
     "ValueCapture",
     "build_capture_plan",
-    "describe",
+    "describe_value",
     "is_card_number",
     "is_sampled",
     "is_sensitive_field",

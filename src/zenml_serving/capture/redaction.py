@@ -42,7 +42,7 @@ from zenml_serving.capture.detectors import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["MAX_DEPTH", "REDACTED", "Preview", "describe", "preview", "redact"]
+__all__ = ["MAX_DEPTH", "REDACTED", "Preview", "describe_value", "preview", "redact"]
 
 MAX_DEPTH = 64
 """Containers nested deeper than this are replaced by `DEPTH_MARKER`, not walked."""
@@ -116,7 +116,7 @@ def preview(value: Any, *, max_bytes: int, extra_fields: Iterable[str] = ()) -> 
     return Preview(data[:end].decode("utf-8"), True, len(data), type_name(value))
 
 
-def describe(value: Any) -> dict[str, str | int]:
+def describe_value(value: Any) -> dict[str, str | int]:
     """Payload-free facts about a value, for `metadata` capture: its type and length if any."""
     facts: dict[str, str | int] = {"type": type_name(value)}
     if isinstance(value, (str, bytes, bytearray, list, tuple, dict, set, frozenset)):

@@ -73,7 +73,7 @@ class ValueCapture:
 
     @property
     def metadata(self) -> bool:
-        """Record the value's type and size (`redaction.describe`)."""
+        """Record the value's type and size (`redaction.describe_value`)."""
         return self.mode is not CaptureMode.NONE
 
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.unit.capture.secrets_strategies import PROPERTY, embedded, secret_shaped
-from zenml_serving.capture import REDACTED, describe, preview
+from zenml_serving.capture import REDACTED, describe_value, preview
 from zenml_serving.capture.redaction import Preview
 
 BIG = 1 << 30
@@ -139,9 +139,9 @@ class TestProperties:
 
 
 class TestDescribe:
-    """`describe` gives payload-free facts for `metadata` capture."""
+    """`describe_value` gives payload-free facts for `metadata` capture."""
 
     def test_type_and_length(self) -> None:
-        assert describe("secret text") == {"type": "str", "length": 11}
-        assert describe({"a": 1}) == {"type": "dict", "length": 1}
-        assert describe(3.5) == {"type": "float"}
+        assert describe_value("secret text") == {"type": "str", "length": 11}
+        assert describe_value({"a": 1}) == {"type": "dict", "length": 1}
+        assert describe_value(3.5) == {"type": "float"}

@@ -27,7 +27,7 @@ PUBLIC = {
     "StepLike",
     "ValueCapture",
     "build_capture_plan",
-    "describe",
+    "describe_value",
     "is_card_number",
     "is_sampled",
     "is_sensitive_field",
