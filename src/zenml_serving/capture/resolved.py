@@ -9,8 +9,9 @@ How to read it:
 - `InvocationCapture.run_payloads(failed=...)`: put run-level payloads (request parameters,
   pipeline outputs, the error message and traceback) in the run, the root span and log events.
 - `StepCapture.recorded`: the step has a record (metadata: name, status, timings, sizes,
-  types) in the run and payload-free attributes on its span. An unrecorded step still gets a
-  span with ids and timings only.
+  types) in the run and payload-free attributes on its span. An unrecorded step gets ids and
+  timings only: a bare span, and in a recorded run at most a bare step run (name, status,
+  timings), which ZenML needs to derive the run's status.
 - `StepCapture.input(name, failed=...)`, `StepCapture.output(name)`: a `ValueCapture` saying
   whether the value's preview is recorded (`.preview`), whether its type/size are (`.metadata`)
   and whether it is persisted as an artifact (`.persist`).
