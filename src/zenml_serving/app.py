@@ -8,6 +8,7 @@ functions.
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,13 @@ from zenml_serving.api.jobs import cancel_job, get_job, list_jobs
 from zenml_serving.api.ops import health, info, status
 from zenml_serving.api.schemas import build_invoke_request_model
 from zenml_serving.api.streaming import stream_job, stream_socket
+from zenml_serving.capture import (
+    CaptureConfigError,
+    CaptureDefaults,
+    CapturePlan,
+    InvocationCapture,
+    build_capture_plan,
+)
 from zenml_serving.config import ConfigError, ServingConfig
 from zenml_serving.deployment.loader import DeploymentLoadError, load_served_pipeline
 from zenml_serving.engine.engine import DirectExecutionEngine
@@ -33,12 +41,17 @@ from zenml_serving.execution.memory import MemoryEventLog, MemoryJobStore
 from zenml_serving.playground import playground_handlers
 from zenml_serving.shutdown import DrainSignals
 from zenml_serving.telemetry.logging import configure_logging
+from zenml_serving.tracking.builder import build_run_record
+from zenml_serving.tracking.listener import TrackingListener
+from zenml_serving.tracking.recorder import ZenStoreRecorder
+from zenml_serving.tracking.writer import TrackingWriter
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
     from zenml_serving.deployment.model import ServedPipeline
-    from zenml_serving.execution.invocation import InvocationListener
+    from zenml_serving.execution.invocation import Invocation, InvocationListener
+    from zenml_serving.tracking.capture import CapturedInvocation
 
 __all__ = ["create_app"]
 
@@ -59,7 +72,7 @@ def create_app(
     if config is None:
         try:
             return create_app(ServingConfig.from_env(), served_pipeline=served_pipeline)
-        except (ConfigError, DeploymentLoadError) as exc:
+        except (ConfigError, DeploymentLoadError, CaptureConfigError) as exc:
             configure_logging()
             _log.error("startup_failed", error=str(exc))
             raise SystemExit(2) from None
@@ -67,6 +80,11 @@ def create_app(
     if served_pipeline is None:
         served_pipeline = _load(config)
         configure_logging(config.log_level)  # again: importing ZenML replaced the handlers
+
+    capture_plan = build_capture_plan(served_pipeline, CaptureDefaults.from_config(config))
+    tracking = _tracking(config, served_pipeline, capture_plan)
+    if tracking is not None:
+        listeners = [*listeners, tracking[1]]
 
     manager = ServingExecutionManager(
         DirectExecutionEngine(served_pipeline),
@@ -84,6 +102,7 @@ def create_app(
         pipeline=served_pipeline,
         manager=manager,
         invoke_request_model=invoke_request_model,
+        capture_plan=capture_plan,
     )
 
     def drain() -> None:
@@ -92,6 +111,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if tracking is not None:
+            tracking[0].start()
         await manager.start()
         signals = DrainSignals(drain)
         signals.install()
@@ -110,6 +131,8 @@ def create_app(
             context.ready = False
             await manager.stop()
             signals.remove()
+            if tracking is not None:
+                await asyncio.to_thread(tracking[0].stop, config.shutdown_grace_s)
             _log.info("service_stopped")
 
     return Litestar(
@@ -147,6 +170,27 @@ def create_app(
         logging_config=None,  # logging is ours (telemetry/logging.py), not Litestar's default
         debug=False,
     )
+
+
+def _tracking(
+    config: ServingConfig, pipeline: ServedPipeline, plan: CapturePlan
+) -> tuple[TrackingWriter, TrackingListener] | None:
+    """The ZenML run tracking writer and listener, unless runs are off or there is no store."""
+    if not config.create_runs or pipeline.project_id is None:
+        return None
+    recorder = ZenStoreRecorder()
+
+    def write(captured: CapturedInvocation) -> None:
+        recorder.write(build_run_record(captured))
+
+    writer = TrackingWriter(write, max_queue=config.tracking_queue_size)
+
+    def resolve(invocation: Invocation) -> InvocationCapture:
+        if invocation.capture is not None:
+            return invocation.capture
+        return plan.resolve(invocation.id, invocation.capture_override)
+
+    return writer, TrackingListener(pipeline, writer, resolve)
 
 
 def _load(config: ServingConfig) -> ServedPipeline:

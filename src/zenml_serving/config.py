@@ -83,6 +83,8 @@ class ServingConfig:
     """ZENML_SERVING_CAPTURE_REDACT: extra field names to redact (comma-separated)."""
     capture_override: str = "allow"
     """ZENML_SERVING_CAPTURE_OVERRIDE: `allow` or `deny` request capture overrides."""
+    tracking_queue_size: int = 1000
+    """ZENML_SERVING_TRACKING_QUEUE_SIZE: run records waiting for the store before drops."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingConfig:
@@ -147,6 +149,13 @@ class ServingConfig:
                 "allow",
                 _choice(("allow", "deny"), lower=True),
                 "allow | deny",
+            ),
+            tracking_queue_size=_get(
+                env,
+                "ZENML_SERVING_TRACKING_QUEUE_SIZE",
+                1000,
+                _int_in(1, 1_000_000),
+                "an integer 1..1000000",
             ),
         )
 

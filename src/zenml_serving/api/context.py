@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pydantic
 
+    from zenml_serving.capture import CapturePlan
     from zenml_serving.config import ServingConfig
     from zenml_serving.deployment.model import ServedPipeline
     from zenml_serving.execution.manager import ServingExecutionManager
@@ -22,7 +23,15 @@ __all__ = ["AppContext"]
 class AppContext:
     """Everything a request handler may need, built once by create_app."""
 
-    __slots__ = ("config", "invoke_request_model", "manager", "pipeline", "ready", "started_at")
+    __slots__ = (
+        "capture_plan",
+        "config",
+        "invoke_request_model",
+        "manager",
+        "pipeline",
+        "ready",
+        "started_at",
+    )
 
     def __init__(
         self,
@@ -31,8 +40,10 @@ class AppContext:
         pipeline: ServedPipeline,
         manager: ServingExecutionManager,
         invoke_request_model: type[pydantic.BaseModel],
+        capture_plan: CapturePlan,
     ) -> None:
         self.config = config
+        self.capture_plan = capture_plan
         self.pipeline = pipeline
         self.manager = manager
         self.invoke_request_model = invoke_request_model

@@ -20,7 +20,7 @@ from zenml_serving.execution.manager import ShuttingDownError
 from zenml_serving.execution.outputs import OutputNotSerializableError
 from zenml_serving.execution.slots import OverloadedError
 
-__all__ = ["PROBLEM_MAP", "problem"]
+__all__ = ["PROBLEM_MAP", "problem", "problem_for"]
 
 _URN = "urn:zenml-serving:problem:"
 
@@ -149,3 +149,18 @@ PROBLEM_MAP: Mapping[type[Exception], Callable[[Any], ProblemDetailsException]] 
     ValidationException: _validation,
     HTTPException: _http,
 }
+
+
+def problem_for(exc: Exception, *, invocation_id: str) -> ProblemDetailsException:
+    """The problem for `exc`, naming the invocation (body field and X-Invocation-Id header)."""
+    for kind in type(exc).__mro__:
+        convert = PROBLEM_MAP.get(kind)
+        if convert is not None:
+            break
+    else:
+        raise exc
+    result = convert(exc)
+    extra = dict(result.extra) if isinstance(result.extra, Mapping) else {}
+    result.extra = {**extra, "invocation_id": invocation_id}
+    result.headers = {**(result.headers or {}), "X-Invocation-Id": invocation_id}
+    return result

@@ -12,10 +12,13 @@ from litestar.params import JSONBody, QueryParameter
 from litestar.response import ServerSentEvent
 
 from zenml_serving.api.context import AppContext
-from zenml_serving.api.errors import problem
+from zenml_serving.api.errors import problem, problem_for
 from zenml_serving.api.schemas import InvokeResponse, JobAccepted, StepSummary
 from zenml_serving.api.streaming import job_event_stream
+from zenml_serving.engine.cancellation import InvocationCancelledError
+from zenml_serving.engine.engine import StepFailedError
 from zenml_serving.execution.invocation import Invocation, invocation_from_request
+from zenml_serving.execution.outputs import OutputNotSerializableError
 
 if TYPE_CHECKING:
     import pydantic
@@ -48,7 +51,7 @@ async def invoke(
     mode: Annotated[InvokeMode, QueryParameter(name="mode")] = "sync",
 ) -> Response[InvokeResponse | JobAccepted] | ServerSentEvent:
     """Validate, admit and run one invocation."""
-    invocation = invocation_from_request(data, mode=mode)
+    invocation = invocation_from_request(data, mode=mode, capture_plan=ctx.capture_plan)
     if invocation.capture_override is not None and ctx.config.capture_override == "deny":
         raise problem(
             403,
@@ -82,6 +85,8 @@ async def _invoke_sync(
     watcher = asyncio.create_task(_set_on_disconnect(request, stop))
     try:
         result = await ctx.manager.invoke(invocation, stop)
+    except (StepFailedError, InvocationCancelledError, OutputNotSerializableError) as exc:
+        raise problem_for(exc, invocation_id=invocation.id) from exc
     finally:
         watcher.cancel()
     return Response(

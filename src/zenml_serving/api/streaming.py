@@ -243,7 +243,9 @@ class _SocketSession:
                 )
             )
             return
-        invocation = invocation_from_request(request, mode="stream")
+        invocation = invocation_from_request(
+            request, mode="stream", capture_plan=self.ctx.capture_plan
+        )
         try:
             record = await self.ctx.manager.submit(invocation)
         except OverloadedError as exc:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from zenml_serving.capture import CapturePlan, InvocationCapture
     from zenml_serving.engine.engine import InvocationResult
     from zenml_serving.engine.observer import ExecutionObserver
 
@@ -43,6 +44,8 @@ class Invocation:
     mode: Mode = "sync"
     capture_override: Mapping[str, Any] | None = None
     submitted_at: float = field(default_factory=time.time)
+    capture: InvocationCapture | None = None
+    """What this invocation may record, resolved once on the request path for every sink."""
     attributes: dict[str, Any] = field(default_factory=dict)
     """Listener-owned extras (e.g. the trace id), filled on the request path."""
 
@@ -68,13 +71,20 @@ class InvocationListener(Protocol):
         """The invocation ended (also after a timeout or cancellation)."""
 
 
-def invocation_from_request(request: Any, *, mode: Mode) -> Invocation:
+def invocation_from_request(
+    request: Any, *, mode: Mode, capture_plan: CapturePlan | None = None
+) -> Invocation:
     """An Invocation from a validated invoke request (the per-pipeline pydantic model)."""
     parameters = request.parameters
     override = request.capture_override
+    override_values = None if override is None else override.model_dump(exclude_none=True)
+    invocation_id = new_invocation_id()
     return Invocation(
-        id=new_invocation_id(),
+        id=invocation_id,
         parameters={name: getattr(parameters, name) for name in type(parameters).model_fields},
         mode=mode,
-        capture_override=None if override is None else override.model_dump(exclude_none=True),
+        capture_override=override_values,
+        capture=None
+        if capture_plan is None
+        else capture_plan.resolve(invocation_id, override_values),
     )

@@ -58,9 +58,10 @@ class ZenStoreRecorder:
             )
         # A retried write finds the run it created before: skip the step runs already there.
         existing = set() if created else set(self._client.get_pipeline_run(run.id).steps)
+        persisted: dict[tuple[str, str], Any] = {}
         for step in record.steps:
             if step.name not in existing:
-                self._write_step(run.id, record, step)
+                self._write_step(run.id, record, step, persisted)
         if record.status in ("cancelled", "timed_out"):
             reason = record.status_reason or record.status.replace("_", " ")
             run = store.update_run(
@@ -69,7 +70,13 @@ class ZenStoreRecorder:
             )
         return run
 
-    def _write_step(self, run_id: Any, record: RunRecord, step: StepRunRecord) -> None:
+    def _write_step(
+        self,
+        run_id: Any,
+        record: RunRecord,
+        step: StepRunRecord,
+        persisted: dict[tuple[str, str], Any],
+    ) -> None:
         from zenml.enums import ExecutionStatus, MetadataResourceTypes
         from zenml.models import ExceptionInfo, RunMetadataResource, StepRunRequest
 
@@ -81,6 +88,14 @@ class ZenStoreRecorder:
         outputs = {
             name: [self._save_artifact(record, step, name, artifact).id]
             for name, artifact in step.artifacts.items()
+        }
+        for name, ids in outputs.items():
+            persisted[step.name, name] = ids[0]
+        # Lineage: an input that came from a persisted upstream output is linked to it.
+        inputs = {
+            arg: [persisted[source]]
+            for arg, source in step.upstream_outputs.items()
+            if source in persisted
         }
         exception_info = None
         if step.exception is not None:
@@ -97,6 +112,7 @@ class ZenStoreRecorder:
                 status=status,
                 pipeline_run_id=run_id,
                 project=record.project_id,
+                inputs=inputs,
                 outputs=outputs,
                 exception_info=exception_info,
             )

@@ -49,6 +49,8 @@ class StepRunRecord:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     artifacts: Mapping[str, ArtifactToSave] = field(default_factory=dict)
     exception: ExceptionRecord | None = None
+    upstream_outputs: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """argument -> (upstream step, output): linked as inputs where those were persisted."""
 
 
 @dataclass(frozen=True)

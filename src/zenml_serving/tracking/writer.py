@@ -53,6 +53,7 @@ class TrackingWriter:
         retry_delay_s: float = 0.5,
         log_interval_s: float = 60.0,
         on_drop: Callable[[str, int], None] | None = None,
+        logger: Any = None,
     ) -> None:
         self._write = write
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
@@ -60,6 +61,7 @@ class TrackingWriter:
         self._retry_delay_s = retry_delay_s
         self._log_interval_s = log_interval_s
         self._on_drop = on_drop
+        self._log = logger if logger is not None else _log
         self._last_drop_log = float("-inf")
         self._unlogged_drops = 0
         self._lock = threading.Lock()
@@ -131,7 +133,7 @@ class TrackingWriter:
                 self._write(item)
             except Exception as exc:
                 if attempt == self._retries or self._give_up.is_set():
-                    _log.warning(
+                    self._log.warning(
                         "tracking_write_failed",
                         attempts=attempt,
                         error=f"{type(exc).__name__}: {exc}",
@@ -162,7 +164,7 @@ class TrackingWriter:
             count, self._unlogged_drops = self._unlogged_drops, 0
             self._last_drop_log = now
             stats = self.stats
-        _log.warning(
+        self._log.warning(
             "tracking_records_dropped",
             since_last_report=count,
             total_full=stats.dropped_full,

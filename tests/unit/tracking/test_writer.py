@@ -31,12 +31,14 @@ class TestTrackingWriter:
             release.wait(10)
             written.append(item)
 
-        writer = TrackingWriter(slow_write, max_queue=2, log_interval_s=3600)
-        writer.start()
-        writer.submit(0)  # taken by the thread, which blocks
-        while writer.depth:
-            pass
         with structlog.testing.capture_logs() as logs:
+            writer = TrackingWriter(
+                slow_write, max_queue=2, log_interval_s=3600, logger=structlog.get_logger()
+            )
+            writer.start()
+            writer.submit(0)  # taken by the thread, which blocks
+            while writer.depth:
+                pass
             accepted = [writer.submit(i) for i in range(1, 6)]
             release.set()
             writer.stop(grace_s=10)
