@@ -103,6 +103,7 @@ def create_app(
         manager=manager,
         invoke_request_model=invoke_request_model,
         capture_plan=capture_plan,
+        tracking=tracking[0] if tracking is not None else None,
     )
 
     def drain() -> None:

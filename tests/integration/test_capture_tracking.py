@@ -173,3 +173,27 @@ class TestCanary:
             capture_default=mode,
         )
         assert store_bytes().count(CANARY.encode()) == before
+
+
+class TestStoreUnavailable:
+    """A store that cannot be written does not slow requests down; every drop is counted."""
+
+    async def test_requests_are_served_and_drops_counted_while_the_store_is_locked(self) -> None:
+        url = Client().zen_store.url
+        lock = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=1, isolation_level=None)
+        app = create_app(
+            ServingConfig(tracking_queue_size=2, shutdown_grace_s=1),
+            served_pipeline=served(PIPELINE),
+        )
+        try:
+            lock.execute("BEGIN EXCLUSIVE")  # nobody else can write until we let go
+            async with AsyncTestClient(app) as client:
+                codes = [(await client.post("/invoke", json={})).status_code for _ in range(8)]
+                tracking = (await client.get("/status")).json()["tracking"]
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        assert codes == [200] * 8
+        assert tracking["enabled"] is True
+        assert tracking["dropped"]["queue_full"] >= 5, tracking
+        assert tracking["written"] == 0

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from zenml_serving.config import ServingConfig
     from zenml_serving.deployment.model import ServedPipeline
     from zenml_serving.execution.manager import ServingExecutionManager
+    from zenml_serving.tracking.writer import TrackingWriter
 
 __all__ = ["AppContext"]
 
@@ -31,6 +32,7 @@ class AppContext:
         "pipeline",
         "ready",
         "started_at",
+        "tracking",
     )
 
     def __init__(
@@ -41,9 +43,12 @@ class AppContext:
         manager: ServingExecutionManager,
         invoke_request_model: type[pydantic.BaseModel],
         capture_plan: CapturePlan,
+        tracking: TrackingWriter | None = None,
     ) -> None:
         self.config = config
         self.capture_plan = capture_plan
+        self.tracking = tracking
+        """The ZenML run tracking writer (None when runs are off)."""
         self.pipeline = pipeline
         self.manager = manager
         self.invoke_request_model = invoke_request_model

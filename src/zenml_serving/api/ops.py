@@ -101,5 +101,24 @@ async def status(ctx: NamedDependency[AppContext]) -> dict[str, Any]:
                 "rejected": stats.rejected,
             },
         },
+        "tracking": _tracking_status(ctx),
         "uptime_s": round(time.time() - ctx.started_at, 3),
+    }
+
+
+def _tracking_status(ctx: AppContext) -> dict[str, Any]:
+    writer = ctx.tracking
+    if writer is None:
+        return {"enabled": False}
+    stats = writer.stats
+    return {
+        "enabled": True,
+        "queue_depth": writer.depth,
+        "queue_capacity": ctx.config.tracking_queue_size,
+        "written": stats.written,
+        "dropped": {
+            "queue_full": stats.dropped_full,
+            "write_failed": stats.dropped_failed,
+            "shutdown": stats.dropped_shutdown,
+        },
     }
