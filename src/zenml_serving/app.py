@@ -28,8 +28,8 @@ from zenml_serving.api.streaming import stream_job, stream_socket
 from zenml_serving.config import ConfigError, ServingConfig
 from zenml_serving.deployment.loader import DeploymentLoadError, load_served_pipeline
 from zenml_serving.engine.engine import DirectExecutionEngine
+from zenml_serving.execution.backends import build_backend
 from zenml_serving.execution.manager import ServingExecutionManager
-from zenml_serving.execution.memory import MemoryEventLog, MemoryJobStore
 from zenml_serving.shutdown import DrainSignals
 from zenml_serving.telemetry.logging import configure_logging
 
@@ -67,10 +67,11 @@ def create_app(
         served_pipeline = _load(config)
         configure_logging(config.log_level)  # again: importing ZenML replaced the handlers
 
+    backend = build_backend(config, served_pipeline.snapshot_id)
     manager = ServingExecutionManager(
         DirectExecutionEngine(served_pipeline),
-        jobs=MemoryJobStore(ttl_s=config.job_ttl_s, max_jobs=config.max_jobs),
-        events=MemoryEventLog(max_events_per_job=config.max_events_per_job),
+        jobs=backend.jobs,
+        events=backend.events,
         max_concurrency=config.max_concurrency,
         max_queue_size=config.max_queue_size,
         request_timeout_s=config.request_timeout_s,
