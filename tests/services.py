@@ -99,24 +99,13 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             _missing("redis-server is not installed (Debian package redis-server)")
-        log = subprocess.DEVNULL if self.log_path is None else self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        command = [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+        if self.log_path is None:
+            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        else:
+            with self.log_path.open("ab") as log:
+                self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20.0
         while not _accepts("127.0.0.1", self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -46,11 +46,11 @@ from typing import TYPE_CHECKING, Any, cast
 import msgspec
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from zenml_serving.config import redact_url
 from zenml_serving.execution.backend import BackendUnavailableError
@@ -337,7 +337,10 @@ class RedisJobBackend:
                 "job_backend_unavailable",
                 backend="redis",
                 url=self._shown_url,
+                owner=self.owner,
                 error=f"{type(exc).__name__}: {exc}",
+                detail="async, stream and jobs endpoints answer 503; sync invocations work; "
+                "events of running jobs wait in this process",
             )
         elif now - self._last_outage_log >= _OUTAGE_LOG_INTERVAL_S:
             self._last_outage_log = now
@@ -345,6 +348,7 @@ class RedisJobBackend:
                 "job_backend_still_unavailable",
                 backend="redis",
                 url=self._shown_url,
+                owner=self.owner,
                 down_s=round(now - self._down_since, 1),
             )
         return BackendUnavailableError(
@@ -358,6 +362,7 @@ class RedisJobBackend:
                 "job_backend_recovered",
                 backend="redis",
                 url=self._shown_url,
+                owner=self.owner,
                 down_s=round(time.monotonic() - self._down_since, 1),
             )
 
