@@ -6,6 +6,8 @@ A test that needs a server and does not find it is skipped with the reason, exce
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import socket
@@ -14,16 +16,46 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from zenml_serving.telemetry.logging import configure_logging
+
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from pymysql.connections import Connection
+
+# Configure logging while tests are collected, before any logger of the package is first used:
+# structlog caches a logger on first use with the configuration of that moment, and
+# `log_events` needs them all to log through the standard library.
+configure_logging()
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 SHARED_REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
 MARIADB_HOST, MARIADB_PORT = "127.0.0.1", 3306
+
+
+@contextlib.contextmanager
+def log_events(name: str = "zenml_serving") -> Iterator[list[dict[str, Any]]]:
+    """The structlog event dicts the package's loggers emit meanwhile (unlike
+    `structlog.testing.capture_logs`, this also sees loggers cached before a reconfiguration,
+    which `create_app` does)."""
+    events: list[dict[str, Any]] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if isinstance(record.msg, dict):
+                events.append(dict(record.msg))
+
+    handler = Collect()
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    try:
+        yield events
+    finally:
+        logger.removeHandler(handler)
 
 
 def _missing(reason: str) -> NoReturn:

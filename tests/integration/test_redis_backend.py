@@ -17,7 +17,6 @@ import pytest
 import redis
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from structlog.testing import capture_logs
 
 from tests.builders import param, pipeline_of, step_of
 from tests.services import (
@@ -26,6 +25,7 @@ from tests.services import (
     delete_namespace,
     free_port,
     fresh_namespace,
+    log_events,
     shared_redis_url,
 )
 from zenml_serving.app import create_app
@@ -304,7 +304,7 @@ class TestOutage:
         assert backend.describe()["connected"] is True
 
         own_redis.stop()
-        with capture_logs() as logs:
+        with log_events() as logs:
             for _ in range(3):
                 with pytest.raises(BackendUnavailableError, match="unreachable"):
                     await backend.get("before")
@@ -312,7 +312,7 @@ class TestOutage:
         await eventually(_async(lambda: backend.describe()["connected"] is False), "down")
 
         own_redis.start()
-        with capture_logs() as logs:
+        with log_events() as logs:
             await eventually(
                 lambda: _ok(backend.put(queued("after", "b:1"))), "Redis to be usable again"
             )
@@ -354,7 +354,7 @@ class TestOutage:
         self, make: Make, tmp_path: Path
     ) -> None:
         server = RedisServer(port=free_port(), log_path=tmp_path / "late.log")
-        with capture_logs() as logs:
+        with log_events() as logs:
             backend = await make(url=server.url)
         assert "job_backend_degraded" in [e["event"] for e in logs]
         assert backend.describe()["connected"] is False
@@ -460,3 +460,30 @@ class TestApiWithRedisDown:
         assert job["outputs"] == {"output": "done"}
         again = await client.post("/invoke?mode=async", json={"parameters": {}})
         assert again.status_code == 202
+
+    async def test_events_still_waiting_at_shutdown_are_dropped_and_counted(
+        self, own_redis: RedisServer, gate: Any
+    ) -> None:
+        def wait_for_gate() -> str:
+            gate.wait(30)
+            return "done"
+
+        app = create_app(
+            ServingConfig(
+                redis_url=own_redis.url,
+                redis_prefix=fresh_namespace("drop"),
+                redis_timeout_s=1.0,
+                shutdown_grace_s=0.5,
+            ),
+            served_pipeline=pipeline_of(step_of(wait_for_gate)),
+        )
+        with log_events() as logs:
+            async with AsyncTestClient(app) as client:
+                response = await client.post("/invoke?mode=async", json={"parameters": {}})
+                assert response.status_code == 202
+                own_redis.stop()
+                gate.set()  # the job ends while Redis is down; then the service stops
+        dropped = [e for e in logs if e["event"] == "job_events_dropped"]
+        assert len(dropped) == 1
+        assert dropped[0]["job_id"] == response.json()["job_id"]
+        assert dropped[0]["count"] >= 1

@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from structlog.testing import capture_logs
 
+from tests.services import log_events
 from zenml_serving.config import ConfigError, ServingConfig, redact_url
 from zenml_serving.execution.backends import build_backend, process_owner
 from zenml_serving.execution.memory import MemoryEventLog, MemoryJobStore
@@ -78,7 +78,7 @@ class TestBuildBackend:
         assert backend.jobs.describe()["shared"] is False
 
     def test_several_workers_in_memory_are_warned_about(self) -> None:
-        with capture_logs() as logs:
+        with log_events() as logs:
             build_backend(ServingConfig(workers=2), uuid.uuid4())
         assert [e["event"] for e in logs] == ["job_backend_per_worker"]
         assert "ZENML_SERVING_REDIS_URL" in logs[0]["detail"]
