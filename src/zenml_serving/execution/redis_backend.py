@@ -14,7 +14,7 @@ deployment in one Redis Cluster slot, so the scripts below may touch several of 
     P:status:<status>  zset    job ids in that status, scored by created_at (filtered listing)
     P:finished         zset    finished job ids, scored by finished_at (TTL eviction)
 
-Channels: `P:changed` carries a job id after each event or record write (it wakes the local
+Channels: `P:changed` carries a job id after each event and final record write (it wakes the local
 subscribers of that job, who then read the stream: pub/sub only says "look", the stream is the
 history); `P:cancel:<owner>` carries cancellation requests to the process `owner` that runs
 the job (`JobRecord.owner`, host:pid).
@@ -49,7 +49,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, ResponseError
+from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from zenml_serving.config import redact_url
@@ -84,6 +84,7 @@ _DOWN: tuple[type[BaseException], ...] = (
 
 # Replace a record and move it between the index sets, atomically; never change a final one
 # (a late write of the process that ran a job must not undo a cancellation recorded elsewhere).
+# A final record is announced on `changed` (a cancellation requested elsewhere waits for it).
 # KEYS: record, jobs, finished, status sets in _STATUSES order.
 # ARGV: record JSON, job id, created_at, status, finished_at or '', expiry s, changed channel.
 _PUT = """
@@ -105,8 +106,24 @@ for i, status in ipairs(statuses) do
 end
 if ARGV[5] ~= '' then
   redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])
+  redis.call('PUBLISH', ARGV[7], ARGV[2])
 end
-redis.call('PUBLISH', ARGV[7], ARGV[2])
+return 1
+"""
+
+# Append an event with the id the process that runs the job gave it; 0 if that id is in the
+# stream already (a retry after a lost reply, or the job was ended elsewhere).
+# KEYS: stream. ARGV: max length, stream id, event JSON, expiry s, changed channel, job id.
+_APPEND = """
+local added = redis.pcall('XADD', KEYS[1], 'MAXLEN', ARGV[1], ARGV[2], 'd', ARGV[3])
+if type(added) == 'table' and added.err then
+  if string.find(added.err, 'equal or smaller', 1, true) then
+    return 0
+  end
+  return added
+end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 """
 
@@ -155,6 +172,9 @@ class _Subscription:
         self._cursor = after
         self._buffer: deque[JobEvent] = deque()
         self._done = False
+        self._waiter: asyncio.Event | None = None
+        """Taken before the last read: unset, nothing was appended since (no need to read)."""
+        self._recheck = True
 
     @property
     def done(self) -> bool:
@@ -169,23 +189,28 @@ class _Subscription:
                 self._cursor = event.id
                 self._done = event.final
                 return event
-            waiter = self._backend._waiter(self._job_id)
-            try:
-                self._buffer.extend(await self._backend._read_after(self._job_id, self._cursor))
-            except BackendUnavailableError:
-                # Redis is down (the backend logs it): keep the stream open, look again later.
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    return None
-                await asyncio.sleep(min(remaining, 1.0))
-                continue
-            if self._buffer:
-                continue
+            waiter = self._waiter
+            if waiter is None or waiter.is_set() or self._recheck:
+                waiter = self._waiter = self._backend._waiter(self._job_id)
+                try:
+                    self._buffer.extend(await self._backend._read_after(self._job_id, self._cursor))
+                except BackendUnavailableError:
+                    # Redis is down (the backend logs it): keep the stream open, look later.
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        return None
+                    await asyncio.sleep(min(remaining, 1.0))
+                    continue
+                self._recheck = False
+                if self._buffer:
+                    continue
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None
-            with contextlib.suppress(asyncio.TimeoutError):
+            try:
                 await asyncio.wait_for(waiter.wait(), remaining)
+            except asyncio.TimeoutError:
+                self._recheck = True  # a notification may have been lost: read once more
 
 
 class RedisJobBackend:
@@ -222,6 +247,7 @@ class RedisJobBackend:
         self._client: Redis | None = None
         self._pubsub_client: Redis | None = None
         self._put_script: Any = None
+        self._append_script: Any = None
         self._append_next_script: Any = None
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
@@ -281,6 +307,7 @@ class RedisJobBackend:
             self.url, retry=Retry(NoBackoff(), 0), health_check_interval=15, **common
         )
         self._put_script = self._client.register_script(_PUT)
+        self._append_script = self._client.register_script(_APPEND)
         self._append_next_script = self._client.register_script(_APPEND_NEXT)
         self._listener = asyncio.create_task(self._listen(), name="zenml-serving-redis-listener")
         with contextlib.suppress(asyncio.TimeoutError):
@@ -572,27 +599,24 @@ class RedisJobBackend:
         stored twice, and ids keep counting across a Redis restart)."""
         event_id = self._seq.get(event.job_id, 0) + 1
         event = msgspec.structs.replace(event, id=event_id)
-        key = self._events_key(event.job_id)
-        client = self._redis()
+        self._redis()
         try:
-            async with client.pipeline(transaction=True) as pipe:
-                pipe.xadd(
-                    key,
-                    {"d": _encoder.encode(event)},
-                    id=f"0-{event_id}",
-                    maxlen=self._max_events,
-                    approximate=False,
-                )
-                pipe.expire(key, self._final_expiry_s if event.final else self._orphan_expiry_s)
-                pipe.publish(self._changed_channel, event.job_id)
-                added, _, _ = await pipe.execute(raise_on_error=False)
+            # 0: this id is in the stream already (an earlier attempt whose reply was lost),
+            # or another process recorded the job's end (see `_record_cancelled`).
+            await self._append_script(
+                keys=[self._events_key(event.job_id)],
+                args=[
+                    self._max_events,
+                    f"0-{event_id}",
+                    _encoder.encode(event),
+                    self._final_expiry_s if event.final else self._orphan_expiry_s,
+                    self._changed_channel,
+                    event.job_id,
+                ],
+            )
         except _DOWN as exc:
             raise self._unavailable(exc) from exc
         self._reachable()
-        if isinstance(added, ResponseError) and "equal or smaller" not in str(added):
-            raise added
-        # "equal or smaller": this id is in the stream already (an earlier attempt whose reply
-        # was lost), or another process recorded the job's end (see `_record_cancelled`).
         if event.final:
             self._seq.pop(event.job_id, None)
         else:
