@@ -14,10 +14,15 @@ deployment in one Redis Cluster slot, so the scripts below may touch several of 
     P:status:<status>  zset    job ids in that status, scored by created_at (filtered listing)
     P:finished         zset    finished job ids, scored by finished_at (TTL eviction)
 
-Channels: `P:changed` carries a job id after each event and final record write (it wakes the local
-subscribers of that job, who then read the stream: pub/sub only says "look", the stream is the
-history); `P:cancel:<owner>` carries cancellation requests to the process `owner` that runs
-the job (`JobRecord.owner`, host:pid).
+Channels: `P:changed` carries a job id after each event and each final record write (it wakes
+the local subscribers of that job, who then read the stream: pub/sub only says "look", the
+stream is the history); `P:cancel:<owner>` carries cancellation requests to the process
+`owner` that runs the job (`JobRecord.owner`, host:pid).
+
+Event ids are counted by the process that runs the job (the only one that appends, but for
+`_record_cancelled`), so a retried append is recognised and not stored twice, and ids go on
+counting if Redis lost the stream. While Redis is unreachable the execution manager keeps a
+running job's events in order and retries them (see `ServingExecutionManager._pump`).
 
 Expiry: the `evict` pass (every process, every maintenance interval) applies the exact TTL and
 count bound, as in memory. Redis key expiry is the backstop for when no process is left to do
@@ -475,6 +480,9 @@ class RedisJobBackend:
         process died (unfinished past request timeout + TTL, already expired by Redis), then
         the oldest finished ones beyond the count bound."""
         client = self._redis()
+        for job_id, local in list(self._local.items()):
+            if local.created_at < now - self._orphan_age_s:
+                del self._local[job_id]  # never finished (e.g. its first event was refused)
         try:
             expired = await self._ids_below(self._finished_key, now - self._ttl_s)
             for status in _UNFINISHED:
