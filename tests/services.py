@@ -51,11 +51,14 @@ def log_events(name: str = "zenml_serving") -> Iterator[list[dict[str, Any]]]:
 
     handler = Collect()
     logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)  # importing ZenML may have raised the root logger's level
     logger.addHandler(handler)
     try:
         yield events
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _missing(reason: str) -> NoReturn:

@@ -277,7 +277,10 @@ class TestRedisOutage:
                 lambda: job_on(service, job_id)["status"] == "completed",
                 what="the job that ran through the outage to be recorded",
             )
-            assert status_of(service)["job_backend"]["connected"] is True
+            wait_until(
+                lambda: status_of(service)["job_backend"]["connected"] is True,
+                what="the pub/sub listener to reconnect",
+            )
             log = service.log()
             assert log.count('"job_backend_unavailable"') == 1, "logged once per outage"
             assert '"job_backend_recovered"' in log

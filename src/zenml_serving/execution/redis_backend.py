@@ -256,6 +256,7 @@ class RedisJobBackend:
         self._append_next_script: Any = None
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
+        self._retry_listener = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._cancel: Callable[[str], Awaitable[None]] | None = None
         self._waiters: weakref.WeakValueDictionary[str, asyncio.Event] = (
@@ -390,6 +391,7 @@ class RedisJobBackend:
     def _reachable(self) -> None:
         if not self._available:
             self._available = True
+            self._retry_listener.set()  # Redis answers again: the listener need not wait
             _log.info(
                 "job_backend_recovered",
                 backend="redis",
@@ -712,8 +714,10 @@ class RedisJobBackend:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            self._retry_listener.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._retry_listener.wait(), delay)
+            delay = min(delay * 2, 2.0)
 
     def _dispatch(self, channel: str, job_id: str) -> None:
         if channel == self._changed_channel:
