@@ -36,8 +36,8 @@ from zenml_serving.capture import (
 from zenml_serving.config import ConfigError, ServingConfig
 from zenml_serving.deployment.loader import DeploymentLoadError, load_served_pipeline
 from zenml_serving.engine.engine import DirectExecutionEngine
+from zenml_serving.execution.backends import build_backend
 from zenml_serving.execution.manager import ServingExecutionManager
-from zenml_serving.execution.memory import MemoryEventLog, MemoryJobStore
 from zenml_serving.playground import playground_handlers
 from zenml_serving.shutdown import DrainSignals
 from zenml_serving.telemetry.logging import configure_logging
@@ -86,10 +86,11 @@ def create_app(
     if tracking is not None:
         listeners = [*listeners, tracking[1]]
 
+    backend = build_backend(config, served_pipeline.snapshot_id)
     manager = ServingExecutionManager(
         DirectExecutionEngine(served_pipeline),
-        jobs=MemoryJobStore(ttl_s=config.job_ttl_s, max_jobs=config.max_jobs),
-        events=MemoryEventLog(max_events_per_job=config.max_events_per_job),
+        jobs=backend.jobs,
+        events=backend.events,
         max_concurrency=config.max_concurrency,
         max_queue_size=config.max_queue_size,
         request_timeout_s=config.request_timeout_s,

@@ -118,6 +118,7 @@ def run_granian(config: ServingConfig) -> None:
         address=config.host,
         port=config.port,
         workers=config.workers,
+        respawn_failed_workers=True,  # a crashed worker comes back (crash loops still exit)
         loop=Loops.uvloop if sys.platform != "win32" else Loops.asyncio,
         log_access=False,
         workers_kill_timeout=int(config.shutdown_grace_s) + 5,

@@ -12,11 +12,12 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["CAPTURE_MODES", "ConfigError", "ServingConfig"]
+__all__ = ["CAPTURE_MODES", "ConfigError", "ServingConfig", "redact_url"]
 
 CAPTURE_MODES = ("full", "sampled", "errors_only", "metadata", "none")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -69,6 +70,14 @@ class ServingConfig:
     """ZENML_SERVING_MAX_JOBS: job records kept at most; the oldest finished ones go first."""
     max_events_per_job: int = 1_000
     """ZENML_SERVING_MAX_EVENTS_PER_JOB: stream events kept per job for replay."""
+    redis_url: str | None = None
+    """ZENML_SERVING_REDIS_URL: keep jobs and events in Redis (redis://, rediss://, unix://) so
+    that every worker and replica answers for every job; unset: in memory, this process only."""
+    redis_prefix: str = "zenml-serving"
+    """ZENML_SERVING_REDIS_PREFIX: first part of every Redis key and channel (the snapshot ID
+    follows, so deployments sharing a Redis never see each other's jobs)."""
+    redis_timeout_s: float = 2.0
+    """ZENML_SERVING_REDIS_TIMEOUT: seconds to connect to Redis or wait for one reply."""
     sse_heartbeat_s: float = 15.0
     """ZENML_SERVING_SSE_HEARTBEAT: seconds between heartbeats on an idle stream."""
     create_runs: bool = True
@@ -123,6 +132,23 @@ class ServingConfig:
             max_events_per_job=_get(
                 env, "ZENML_SERVING_MAX_EVENTS_PER_JOB", 1_000, _int_in(10, 1_000_000), ">= 10"
             ),
+            redis_url=_get(
+                env,
+                "ZENML_SERVING_REDIS_URL",
+                None,
+                _redis_url,
+                "a redis://, rediss:// or unix:// URL, e.g. redis://redis:6379/0",
+            ),
+            redis_prefix=_get(
+                env,
+                "ZENML_SERVING_REDIS_PREFIX",
+                "zenml-serving",
+                _key_prefix,
+                "1-64 letters, digits or . _ - : (no spaces or braces)",
+            ),
+            redis_timeout_s=_get(
+                env, "ZENML_SERVING_REDIS_TIMEOUT", 2.0, _positive_float, "seconds > 0"
+            ),
             sse_heartbeat_s=_get(
                 env, "ZENML_SERVING_SSE_HEARTBEAT", 15.0, _positive_float, "seconds > 0"
             ),
@@ -166,6 +192,8 @@ class ServingConfig:
             value = getattr(self, f.name)
             if isinstance(value, (uuid.UUID, Path)):
                 value = str(value)
+            elif f.name == "redis_url" and value is not None:
+                value = redact_url(value)
             elif isinstance(value, tuple):
                 value = list(value)
             view[f.name] = value
@@ -244,6 +272,48 @@ def _choice(options: tuple[str, ...], *, lower: bool = False) -> Callable[[str],
 
 def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_PREFIX_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:")
+
+
+def _redis_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in _REDIS_SCHEMES:
+        raise ValueError(raw)
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError(raw)
+    elif not parts.hostname:
+        raise ValueError(raw)
+    _ = parts.port  # raises ValueError on a port that is not a number in range
+    return raw
+
+
+def _key_prefix(raw: str) -> str:
+    if not 1 <= len(raw) <= 64 or not set(raw) <= _PREFIX_CHARS:
+        raise ValueError(raw)
+    return raw
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password (if any) replaced by `***`, for logs and /status."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        user = parts.username or ""
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port is not None else ""
+        parts = parts._replace(netloc=f"{user}:***@{host}{port}")
+    if "password=" in parts.query:
+        query = "&".join(
+            "password=***" if item.startswith("password=") else item
+            for item in parts.query.split("&")
+        )
+        parts = parts._replace(query=query)
+    return urlunsplit(parts)
 
 
 def _directory(raw: str) -> Path:

@@ -31,6 +31,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO_ROOT, snapshot_of
+from tests.services import unavailable
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Request, Route
@@ -213,11 +214,11 @@ def browser() -> Iterator[Browser]:
     it is open, and anyio/asyncio tests in later modules cannot start theirs until it closes.
     """
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's browser (apt-get install chromium)")
+        unavailable(f"{CHROMIUM} not found: install Debian's browser (apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip(
+        unavailable(
             "the playwright Python package is missing: pip install -e '.[test]' (it drives "
             "the system Chromium; no browser download)"
         )

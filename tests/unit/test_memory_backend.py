@@ -82,7 +82,7 @@ class TestJobStore:
         store = MemoryJobStore(ttl_s=10, max_jobs=100)
         await store.put(JobRecord(job_id="old", created_at=0, status="failed", finished_at=0))
         await store.put(JobRecord(job_id="running", created_at=0, status="running"))
-        assert await store.evict(now=100) == 1
+        assert await store.evict(now=100) == ["old"]
         assert await store.get("old") is None
         assert await store.get("running") is not None
 
@@ -94,7 +94,7 @@ class TestJobStore:
                     job_id=f"j{index}", created_at=index, status="completed", finished_at=index
                 )
             )
-        assert await store.evict(now=10) == 2
+        assert await store.evict(now=10) == ["j0", "j1"]
         page, _ = await store.query(status=None, limit=10, offset=0)
         assert [r.job_id for r in page] == ["j3", "j2"]
 

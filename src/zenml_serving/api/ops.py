@@ -78,14 +78,18 @@ async def info(ctx: NamedDependency[AppContext]) -> dict[str, Any]:
 
 @get("/status", summary="Effective configuration and execution state", tags=["ops"])
 async def status(ctx: NamedDependency[AppContext]) -> dict[str, Any]:
-    """The configuration in effect (nothing secret) and this process's execution counters."""
+    """The configuration in effect (nothing secret), the job backend (shared or this process
+    only), and this process's execution state and counters."""
     manager = ctx.manager
     slots = manager.slots
     stats = manager.stats
     return {
         "config": ctx.config.public_view(),
+        "job_backend": manager.jobs.describe(),
         "execution": {
             "scope": "per process",
+            "note": "the concurrency limit and the queue are this process's own: every "
+            "worker and replica has its own (total capacity = processes x capacity)",
             "owner": manager.owner,
             "capacity": slots.limit,
             "in_flight": slots.in_use,

@@ -200,6 +200,10 @@ class _SocketSession:
                 _ws_error(404, "Unknown job", f"no job '{job_id}'", job_id=job_id)
             )
             return
+        except BackendUnavailableError as exc:
+            self.following.pop(job_id, None)
+            await self.outbox.put(_ws_error(503, "Unavailable", str(exc), job_id=job_id))
+            return
         while not subscription.done:
             event = await subscription.next(self.ctx.config.sse_heartbeat_s)
             if event is not None:
@@ -209,7 +213,11 @@ class _SocketSession:
         self.following.pop(job_id, None)
 
     async def _cancel(self, job_id: str) -> None:
-        record = await self.ctx.manager.cancel(job_id)
+        try:
+            record = await self.ctx.manager.cancel(job_id)
+        except BackendUnavailableError as exc:
+            await self.outbox.put(_ws_error(503, "Unavailable", str(exc), job_id=job_id))
+            return
         if record is None:
             await self.outbox.put(
                 _ws_error(404, "Unknown job", f"no job '{job_id}'", job_id=job_id)

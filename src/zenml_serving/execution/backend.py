@@ -35,8 +35,9 @@ class JobStore(Protocol):
     ) -> tuple[list[JobRecord], int]:
         """Records newest first, filtered by status; and how many match in all."""
 
-    async def evict(self, now: float) -> int:
-        """Drop finished records past their TTL and the oldest beyond the count bound."""
+    async def evict(self, now: float) -> list[str]:
+        """Drop finished records past their TTL and the oldest beyond the count bound; return
+        the ids dropped (their event histories can go too)."""
 
     async def request_cancel(self, job_id: str) -> None:
         """Ask whichever process runs `job_id` to cancel it."""
@@ -49,6 +50,9 @@ class JobStore(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+
+    def describe(self) -> dict[str, object]:
+        """What /status shows about the backend (no I/O, nothing secret)."""
 
 
 class Subscription(Protocol):

@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import os
-import socket
+import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
@@ -28,6 +27,8 @@ from zenml_serving.engine.cancellation import (
 )
 from zenml_serving.engine.engine import InvocationResult, StepFailedError, StepRecord
 from zenml_serving.engine.observer import CompositeObserver, ExecutionObserver, StepOutcome
+from zenml_serving.execution.backend import BackendUnavailableError
+from zenml_serving.execution.backends import process_owner
 from zenml_serving.execution.invocation import Invocation, InvocationListener, InvocationOutcome
 from zenml_serving.execution.outputs import to_json_builtins
 from zenml_serving.execution.records import (
@@ -40,7 +41,7 @@ from zenml_serving.execution.records import (
 from zenml_serving.execution.slots import ExecutionSlots, OverloadedError, Slot, give_up
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 
     from zenml_serving.deployment.model import ServedStep
     from zenml_serving.engine.engine import DirectExecutionEngine
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
 __all__ = ["ExecutionStats", "ServingExecutionManager", "ShuttingDownError"]
 
 _log = structlog.stdlib.get_logger(__name__)
+
+T = TypeVar("T")
 
 
 class ShuttingDownError(Exception):
@@ -95,7 +98,7 @@ class ServingExecutionManager:
         self.shutdown_grace_s = shutdown_grace_s
         self.slots = ExecutionSlots(max_concurrency, max_queue_size)
         self.stats = ExecutionStats()
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = process_owner()
         self._listeners = tuple(listeners)
         self._maintenance_interval_s = maintenance_interval_s
         self._executor: ThreadPoolExecutor | None = None
@@ -104,6 +107,8 @@ class ServingExecutionManager:
         self._maintenance: asyncio.Task[None] | None = None
         self._drain_timer: asyncio.TimerHandle | None = None
         self._accepting = False
+        self._stopped = asyncio.Event()
+        """Set once stop() gave up waiting: pending job events are no longer retried."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -149,6 +154,9 @@ class ServingExecutionManager:
         if self._drain_timer is not None:
             self._drain_timer.cancel()
         self._stop_everything()
+        self._stopped.set()
+        if pending:
+            await asyncio.wait(pending, timeout=5.0)
         if self._maintenance is not None:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -278,15 +286,48 @@ class ServingExecutionManager:
         self._active.pop(invocation.id, None)
 
     async def _pump(self, queue: asyncio.Queue[JobEvent | None]) -> None:
-        """Apply a job's events in order: the event log first, then the job record."""
+        """Apply a job's events in order: the event log first, then the job record.
+
+        While the backend is unavailable (Redis down), the events wait in `queue`, in order,
+        and each write is retried with back-off until the backend is back; only when the
+        service stops before that are they dropped, and then counted in the log.
+        """
         while (event := await queue.get()) is not None:
             try:
-                stored = await self.events.append(event)
-                record = await self.jobs.get(event.job_id)
-                if record is not None:
-                    await self.jobs.put(apply_event(record, stored))
+                stored = await self._until_stored(functools.partial(self.events.append, event))
+                applied = stored is not None and await self._until_stored(
+                    functools.partial(self._apply_to_record, stored)
+                )
             except Exception:
                 _log.exception("job_event_lost", job_id=event.job_id, event_type=event.type)
+                continue
+            if not applied:
+                _log.error(
+                    "job_events_dropped",
+                    job_id=event.job_id,
+                    count=1 + sum(1 for e in _drain(queue) if e is not None),
+                    reason="the job backend stayed unavailable until shutdown",
+                )
+                return
+
+    async def _apply_to_record(self, event: JobEvent) -> bool:
+        record = await self.jobs.get(event.job_id)
+        if record is not None:
+            await self.jobs.put(apply_event(record, event))
+        return True
+
+    async def _until_stored(self, write: Callable[[], Awaitable[T]]) -> T | None:
+        """`write()`, retried while the backend is unavailable; None once stopping."""
+        delay = 0.05
+        while True:
+            try:
+                return await write()
+            except BackendUnavailableError:
+                if self._stopped.is_set():
+                    return None
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), delay)
+            delay = min(delay * 2, 2.0)
 
     # -- the one execution path ------------------------------------------------------------
 
@@ -469,14 +510,12 @@ class ServingExecutionManager:
     async def evict_now(self) -> int:
         """Evict expired job records and their event histories; return how many went."""
         try:
-            known, _ = await self.jobs.query(status=None, limit=10**9, offset=0)
-            before = {r.job_id for r in known}
             evicted = await self.jobs.evict(time.time())
-            if evicted:
-                remaining, _ = await self.jobs.query(status=None, limit=10**9, offset=0)
-                for job_id in before - {r.job_id for r in remaining}:
-                    await self.events.forget(job_id)
-            return evicted
+            for job_id in evicted:
+                await self.events.forget(job_id)
+            return len(evicted)
+        except BackendUnavailableError:
+            return 0  # the backend logs its outage itself; the next round catches up
         except Exception:
             _log.exception("job_eviction_failed")
             return 0
@@ -526,6 +565,11 @@ class _JobEventObserver:
                 ),
             )
         )
+
+
+def _drain(queue: asyncio.Queue[JobEvent | None]) -> Iterator[JobEvent | None]:
+    while not queue.empty():
+        yield queue.get_nowait()
 
 
 def _job_error(exc: BaseException) -> JobError:

@@ -42,7 +42,7 @@ class MemoryJobStore:
         matching = [r for r in reversed(self._records.values()) if status in (None, r.status)]
         return matching[offset : offset + limit], len(matching)
 
-    async def evict(self, now: float) -> int:
+    async def evict(self, now: float) -> list[str]:
         """Drop expired finished records, then the oldest finished ones beyond the bound."""
         expired = [
             job_id
@@ -57,7 +57,7 @@ class MemoryJobStore:
             for job_id in oldest_finished:
                 del self._records[job_id]
             expired += oldest_finished
-        return len(expired)
+        return expired
 
     def evicted_ids(self, candidates: list[str]) -> list[str]:
         """Which of `candidates` are no longer kept (their event history can go too)."""
@@ -77,6 +77,10 @@ class MemoryJobStore:
 
     async def close(self) -> None:
         """Nothing to close."""
+
+    def describe(self) -> dict[str, object]:
+        """In memory: jobs are visible only to the process that accepted them."""
+        return {"kind": "memory", "shared": False, "connected": True}
 
 
 @dataclass
