@@ -1,0 +1,29 @@
+"""A pipeline whose one step misbehaves in the way its `fault` parameter says."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from zenml import pipeline, step
+
+
+@step
+def misbehave(fault: str, size: int, seconds: float) -> str:
+    """`raise`, `allocate` (`size` bytes), `hang` (`seconds`), `exit` (kill the process), or ok."""
+    if fault == "raise":
+        raise RuntimeError("asked to fail")
+    if fault == "allocate":
+        block = bytearray(size)
+        return f"allocated {len(block)} bytes"
+    if fault == "hang":
+        time.sleep(seconds)
+    if fault == "exit":
+        os._exit(17)
+    return "ok"
+
+
+@pipeline
+def fault_pipeline(fault: str = "none", size: int = 0, seconds: float = 0.0) -> str:
+    """One step that misbehaves on request."""
+    return misbehave(fault=fault, size=size, seconds=seconds)
