@@ -1,0 +1,259 @@
+"""The invocation span, a child span per step, step/invocation metrics and log events.
+
+`TelemetryListener` is an `InvocationListener`: the execution manager calls it on the worker
+thread that runs the invocation, so the invocation span (and then each step's span) is made
+current there and the step's own code, logs and third-party spans nest under it.
+
+Span tree of a sync request: `POST /invoke` (server) -> `invoke <pipeline>` -> `step <name>`...
+An async or streamed job's invocation span is a child of the request that submitted it (one
+trace id, the one in the job record and the response headers) and also carries a link to it
+(`zenml.link.kind=submitted_by`), so a trace UI shows where a job came from even if the
+request span was sampled or stored apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+from zenml_serving.telemetry import metrics
+from zenml_serving.telemetry.capture import metadata_attributes, payload_attributes
+from zenml_serving.telemetry.tracing import format_trace_id
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from opentelemetry.trace import Span, Tracer
+
+    from zenml_serving.deployment.model import ServedPipeline, ServedStep
+    from zenml_serving.engine.observer import StepOutcome
+    from zenml_serving.execution.invocation import Invocation, InvocationOutcome
+    from zenml_serving.telemetry.capture import CaptureDecider, CaptureDecision
+    from zenml_serving.telemetry.redaction import Redactor
+
+__all__ = ["TelemetryListener"]
+
+_log = structlog.stdlib.get_logger("zenml_serving.invocation")
+_STATE = "_telemetry"
+"""Key of this listener's per-invocation state in `Invocation.attributes`."""
+
+
+@dataclass
+class _InvocationState:
+    span: Span
+    token: object
+    log_tokens: Mapping[str, Any]
+    decision: CaptureDecision
+
+
+@dataclass
+class _StepObserver:
+    """One per invocation; steps run one after another on its thread."""
+
+    listener: TelemetryListener
+    decision: CaptureDecision
+    current: list[tuple[Span, object, Mapping[str, Any]]] = field(default_factory=list)
+
+    def step_started(self, step: ServedStep, inputs: Mapping[str, Any]) -> None:
+        listener = self.listener
+        attributes: dict[str, Any] = {"zenml.step.name": step.name}
+        if self.decision.records_anything(step.name):
+            attributes.update(metadata_attributes("input", inputs))
+        span = listener.tracer.start_span(
+            f"step {step.name}", kind=SpanKind.INTERNAL, attributes=attributes
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
+        self.current.append((span, token, inputs))
+
+    def step_finished(self, step: ServedStep, outcome: StepOutcome) -> None:
+        if outcome.status == "failed":
+            error_type = type(outcome.error).__name__
+            metrics.STEP_FAILURES.labels(step=step.name, error_type=error_type).inc()
+        metrics.STEP_DURATION.labels(step=step.name, status=outcome.status).observe(
+            outcome.duration_s
+        )
+        if not self.current:
+            return
+        span, token, inputs = self.current.pop()
+        try:
+            self._finish_span(span, step, outcome, inputs)
+        finally:
+            otel_context.detach(token)  # type: ignore[arg-type]
+            span.end()
+
+    def _finish_span(
+        self, span: Span, step: ServedStep, outcome: StepOutcome, inputs: Mapping[str, Any]
+    ) -> None:
+        listener = self.listener
+        decision = self.decision
+        failed = outcome.status == "failed"
+        span.set_attribute("zenml.step.status", outcome.status)
+        recorded = decision.records_anything(step.name)
+        payload: dict[str, str] = {}
+        if recorded:
+            span.set_attribute("zenml.step.attempts", outcome.attempts)
+            if outcome.outputs is not None:
+                span.set_attributes(metadata_attributes("output", outcome.outputs))
+            payload = listener.payload(decision, step.name, "input", inputs, failed=failed)
+            if outcome.outputs is not None:
+                payload.update(listener.payload(decision, step.name, "output", outcome.outputs))
+            span.set_attributes(payload)
+        if failed:
+            _record_error(
+                span,
+                outcome.error,
+                recorded=recorded,
+                with_message=decision.allows_payload(step.name, "input", "*", failed=True),
+            )
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug(
+                "step_finished",
+                step=step.name,
+                status=outcome.status,
+                duration_ms=round(outcome.duration_s * 1000, 3),
+                attempts=outcome.attempts,
+                **({"payload": payload} if payload else {}),
+            )
+
+
+def _record_error(
+    span: Span, error: BaseException | None, *, recorded: bool, with_message: bool
+) -> None:
+    """Error status and an `exception` event; the message only where payload is allowed."""
+    error_type = type(error).__name__ if error is not None else "Error"
+    if error is not None and with_message:
+        span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, f"{error_type}: {error}"))
+        return
+    span.set_status(Status(StatusCode.ERROR, error_type if recorded else None))
+    if recorded:
+        span.add_event("exception", {"exception.type": error_type})
+
+
+class TelemetryListener:
+    """Traces, measures and logs every invocation (see the module docstring)."""
+
+    def __init__(
+        self,
+        pipeline: ServedPipeline,
+        *,
+        tracer: Tracer,
+        decide: CaptureDecider,
+        redact: Redactor,
+        max_bytes: int,
+    ) -> None:
+        self.pipeline = pipeline
+        self.tracer = tracer
+        self._decide = decide
+        self._redact = redact
+        self._max_bytes = max_bytes
+        self._span_name = f"invoke {pipeline.name}"
+
+    def payload(
+        self,
+        decision: CaptureDecision,
+        step: str,
+        direction: Any,
+        values: Mapping[str, Any],
+        *,
+        failed: bool = False,
+    ) -> dict[str, str]:
+        """Allowed, redacted previews (through the one helper)."""
+        return payload_attributes(
+            decision,
+            step=step,
+            direction=direction,
+            values=values,
+            redact=self._redact,
+            max_bytes=self._max_bytes,
+            failed=failed,
+        )
+
+    def invocation_started(self, invocation: Invocation) -> _StepObserver | None:
+        """Start the invocation span (current on this thread) and observe the steps."""
+        try:
+            return self._started(invocation)
+        except Exception:  # telemetry must never change an invocation's outcome
+            _log.exception("telemetry_failed", hook="invocation_started")
+            return None
+
+    def _started(self, invocation: Invocation) -> _StepObserver:
+        decision = self._decide(invocation)
+        waited = max(0.0, time.time() - invocation.submitted_at)
+        metrics.QUEUE_WAIT.labels(mode=invocation.mode).observe(waited)
+        attributes: dict[str, Any] = {
+            "zenml.invocation.id": invocation.id,
+            "zenml.invocation.mode": invocation.mode,
+        }
+        if invocation.mode != "sync":
+            attributes["zenml.job.id"] = invocation.id
+        if decision.records_anything():
+            attributes.update(
+                {
+                    "zenml.pipeline.name": self.pipeline.name,
+                    "zenml.snapshot.id": str(self.pipeline.snapshot_id),
+                    "zenml.invocation.queue_wait_ms": round(waited * 1000, 3),
+                    "zenml.invocation.parameter_count": len(invocation.parameters),
+                }
+            )
+        links = []
+        submitter = trace.get_current_span().get_span_context()
+        if invocation.mode != "sync" and submitter.is_valid:
+            links.append(Link(submitter, {"zenml.link.kind": "submitted_by"}))
+        span = self.tracer.start_span(
+            self._span_name, kind=SpanKind.INTERNAL, attributes=attributes, links=links
+        )
+        span_context = span.get_span_context()
+        if span_context.is_valid:
+            invocation.attributes.setdefault("trace_id", format_trace_id(span_context.trace_id))
+        token = otel_context.attach(trace.set_span_in_context(span))
+        ids = {"invocation_id": invocation.id}
+        if invocation.mode != "sync":
+            ids["job_id"] = invocation.id
+        log_tokens = structlog.contextvars.bind_contextvars(**ids)
+        invocation.attributes[_STATE] = _InvocationState(span, token, log_tokens, decision)
+        return _StepObserver(self, decision)
+
+    def invocation_finished(self, invocation: Invocation, outcome: InvocationOutcome) -> None:
+        """End the invocation span; record the duration; log the end of async work."""
+        state = invocation.attributes.pop(_STATE, None)
+        if not isinstance(state, _InvocationState):
+            return
+        try:
+            self._finished(invocation, outcome, state)
+        except Exception:
+            _log.exception("telemetry_failed", hook="invocation_finished")
+        finally:
+            structlog.contextvars.reset_contextvars(**state.log_tokens)
+            otel_context.detach(state.token)  # type: ignore[arg-type]
+            state.span.end()
+
+    def _finished(
+        self, invocation: Invocation, outcome: InvocationOutcome, state: _InvocationState
+    ) -> None:
+        metrics.INVOCATION_DURATION.labels(mode=invocation.mode).observe(outcome.duration_s)
+        span = state.span
+        span.set_attribute("zenml.invocation.status", outcome.status)
+        recorded = state.decision.records_anything()
+        if outcome.failed_step is not None and recorded:
+            span.set_attribute("zenml.invocation.failed_step", outcome.failed_step)
+        if outcome.status != "completed":
+            # The failing step's span carries the details the capture decision allows.
+            span.set_status(Status(StatusCode.ERROR, outcome.status if recorded else None))
+        level = logging.DEBUG if invocation.mode == "sync" else logging.INFO
+        if _log.isEnabledFor(level):
+            _log.log(
+                level,
+                "invocation_finished",
+                mode=invocation.mode,
+                status=outcome.status,
+                duration_ms=round(outcome.duration_s * 1000, 3),
+                failed_step=outcome.failed_step,
+            )
