@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.di import NamedDependency
 
 from zenml_serving.api.context import AppContext
 from zenml_serving.telemetry import metrics as service_metrics
@@ -17,7 +18,9 @@ __all__ = ["metrics"]
 
 
 @get("/metrics", summary="Prometheus metrics", tags=["ops"], include_in_schema=False)
-async def metrics(request: Request[Any, Any, Any], ctx: AppContext) -> Response[bytes]:
+async def metrics(
+    request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]
+) -> Response[bytes]:
     """Prometheus text (or OpenMetrics if the scraper asks for it), gauges sampled now."""
     await sample_state(ctx.manager)
     body, content_type = service_metrics.render(request.headers.get("accept"))

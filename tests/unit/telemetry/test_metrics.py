@@ -1,0 +1,96 @@
+"""The metric objects, outcome counting, exposition and multiprocess folder preparation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from zenml_serving.telemetry import metrics
+from zenml_serving.telemetry.multiproc import prepare_multiprocess_dir
+
+
+def _value(name: str, **labels: str) -> float:
+    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+class TestNames:
+    """Prometheus conventions: a prefix, `_total` counters, `_seconds` histograms."""
+
+    def test_conventions(self) -> None:
+        for metric in metrics.ALL_METRICS:
+            for family in metric.describe():
+                assert family.name.startswith(metrics.PREFIX)
+                if family.type == "histogram":
+                    assert family.name.endswith("_seconds"), family.name
+                assert family.documentation
+
+    def test_exposition_parses_and_counters_end_in_total(self) -> None:
+        body, content_type = metrics.render(None)
+        assert content_type.startswith("text/plain")
+        families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+        assert "zenml_serving_invocations" in families
+        assert families["zenml_serving_invocations"].type == "counter"
+        assert b"zenml_serving_invocations_total{" in body
+
+    def test_openmetrics_when_asked(self) -> None:
+        _, content_type = metrics.render("application/openmetrics-text; version=1.0.0")
+        assert content_type.startswith("application/openmetrics-text")
+
+
+class TestOutcomes:
+    """Admission refusals count as rejected invocations and as rejections by reason."""
+
+    def test_count_outcome(self) -> None:
+        before = {
+            "rejected": _value("zenml_serving_invocations_total", mode="sync", outcome="rejected"),
+            "overloaded": _value("zenml_serving_rejections_total", reason="overloaded"),
+            "completed": _value(
+                "zenml_serving_invocations_total", mode="async", outcome="completed"
+            ),
+        }
+        metrics.count_outcome("sync", "overloaded")
+        metrics.count_outcome("async", "completed")
+        assert (
+            _value("zenml_serving_invocations_total", mode="sync", outcome="rejected")
+            == before["rejected"] + 1
+        )
+        assert (
+            _value("zenml_serving_rejections_total", reason="overloaded")
+            == before["overloaded"] + 1
+        )
+        assert (
+            _value("zenml_serving_invocations_total", mode="async", outcome="completed")
+            == before["completed"] + 1
+        )
+
+
+class TestMultiprocessDir:
+    """Emptied before the workers start; created when several workers need one."""
+
+    def test_single_worker_without_folder(self) -> None:
+        env: dict[str, str] = {}
+        assert prepare_multiprocess_dir(1, env) is None
+        assert env == {}
+
+    def test_several_workers_get_a_fresh_folder(self) -> None:
+        env: dict[str, str] = {}
+        path = prepare_multiprocess_dir(2, env)
+        assert path is not None
+        assert path.is_dir()
+        assert env["PROMETHEUS_MULTIPROC_DIR"] == str(path)
+        assert list(path.iterdir()) == []
+
+    def test_configured_folder_is_emptied_of_stale_files(self, tmp_path: Path) -> None:
+        folder = tmp_path / "metrics"
+        folder.mkdir()
+        (folder / "counter_123.db").write_bytes(b"stale")
+        (folder / "README").write_text("kept")
+        env = {"PROMETHEUS_MULTIPROC_DIR": str(folder)}
+        assert prepare_multiprocess_dir(4, env) == folder
+        assert [p.name for p in folder.iterdir()] == ["README"]
+
+    def test_configured_folder_is_created(self, tmp_path: Path) -> None:
+        folder = tmp_path / "new" / "metrics"
+        assert prepare_multiprocess_dir(2, {"PROMETHEUS_MULTIPROC_DIR": str(folder)}) == folder
+        assert folder.is_dir()
