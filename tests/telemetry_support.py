@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import pydantic
+from prometheus_client.parser import text_string_to_metric_families
 
 from zenml_serving.deployment.model import (
     FromParameter,
@@ -85,3 +87,44 @@ def all_attribute_text(spans: Any) -> str:
         parts.extend(repr(dict(link.attributes or {})) for link in span.links)
         parts.append(str(span.status.description))
     return "\n".join(parts)
+
+
+def _wait(gate: threading.Event) -> str:
+    if not gate.wait(30):
+        raise TimeoutError("the test never opened the gate")
+    return "opened"
+
+
+def gated_pipeline(gate: threading.Event) -> ServedPipeline:
+    """One step that blocks until `gate` is set (holds an execution slot on demand)."""
+    return ServedPipeline(
+        name="gated_pipeline",
+        snapshot_id=uuid.UUID(int=8),
+        steps=(
+            ServedStep(
+                name="wait",
+                function=lambda: _wait(gate),
+                inputs={},
+                outputs=("output",),
+                upstream=(),
+            ),
+        ),
+        parameters_model=NoParameters,
+        outputs=(PipelineOutput(name="result", step="wait", output="output"),),
+    )
+
+
+class NoParameters(pydantic.BaseModel):
+    """A pipeline without parameters."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+
+def sample(body: str, name: str, **labels: str) -> float:
+    """The sum of the samples `name` with `labels` in a Prometheus text exposition (0 if none)."""
+    return sum(
+        float(s.value)
+        for family in text_string_to_metric_families(body)
+        for s in family.samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )

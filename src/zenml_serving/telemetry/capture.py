@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import typing
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from zenml_serving.telemetry.redaction import Redactor
 
 __all__ = [
+    "LOG_EXCEPTION_MESSAGES",
     "CaptureDecider",
     "CaptureDecision",
     "Direction",
@@ -44,6 +46,14 @@ __all__ = [
 Direction = Literal["input", "output"]
 
 _MODES = ("none", "metadata", "errors_only", "sampled", "full")
+
+LOG_EXCEPTION_MESSAGES: ContextVar[bool] = ContextVar(
+    "zenml_serving_log_exception_messages", default=True
+)
+"""Whether log events may carry exception messages (which often quote inputs) right now.
+
+The telemetry listener sets it on the invocation's thread from the capture decision (for the
+failing step once one failed); the log processor withholds messages where it is False."""
 """From most to least restrictive."""
 
 

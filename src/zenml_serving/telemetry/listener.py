@@ -24,11 +24,16 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from zenml_serving.telemetry import metrics
-from zenml_serving.telemetry.capture import metadata_attributes, payload_attributes
+from zenml_serving.telemetry.capture import (
+    LOG_EXCEPTION_MESSAGES,
+    metadata_attributes,
+    payload_attributes,
+)
 from zenml_serving.telemetry.tracing import format_trace_id
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from contextvars import Token
 
     from opentelemetry.trace import Span, Tracer
 
@@ -51,6 +56,7 @@ class _InvocationState:
     token: object
     log_tokens: Mapping[str, Any]
     decision: CaptureDecision
+    messages_token: Token[bool]
 
 
 @dataclass
@@ -106,12 +112,10 @@ class _StepObserver:
                 payload.update(listener.payload(decision, step.name, "output", outcome.outputs))
             span.set_attributes(payload)
         if failed:
-            _record_error(
-                span,
-                outcome.error,
-                recorded=recorded,
-                with_message=decision.allows_payload(step.name, "input", "*", failed=True),
-            )
+            with_message = decision.allows_payload(step.name, "input", "*", failed=True)
+            # The manager logs the failure next, on this thread: same rule for its message.
+            LOG_EXCEPTION_MESSAGES.set(with_message)
+            _record_error(span, outcome.error, recorded=recorded, with_message=with_message)
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug(
                 "step_finished",
@@ -218,7 +222,10 @@ class TelemetryListener:
         if invocation.mode != "sync":
             ids["job_id"] = invocation.id
         log_tokens = structlog.contextvars.bind_contextvars(**ids)
-        invocation.attributes[_STATE] = _InvocationState(span, token, log_tokens, decision)
+        messages = LOG_EXCEPTION_MESSAGES.set(decision.allows_payload("", "input", "", failed=True))
+        invocation.attributes[_STATE] = _InvocationState(
+            span, token, log_tokens, decision, messages
+        )
         return _StepObserver(self, decision)
 
     def invocation_finished(self, invocation: Invocation, outcome: InvocationOutcome) -> None:
@@ -232,6 +239,7 @@ class TelemetryListener:
             _log.exception("telemetry_failed", hook="invocation_finished")
         finally:
             structlog.contextvars.reset_contextvars(**state.log_tokens)
+            LOG_EXCEPTION_MESSAGES.reset(state.messages_token)
             otel_context.detach(state.token)  # type: ignore[arg-type]
             state.span.end()
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from opentelemetry import trace
 
+from zenml_serving.telemetry.capture import LOG_EXCEPTION_MESSAGES
 from zenml_serving.telemetry.redaction import default_redact
 
 if TYPE_CHECKING:
@@ -23,7 +24,15 @@ if TYPE_CHECKING:
 
     from zenml_serving.telemetry.redaction import Redactor
 
-__all__ = ["add_trace_context", "configure_logging", "redacting_processor"]
+__all__ = [
+    "WITHHELD",
+    "add_trace_context",
+    "configure_logging",
+    "redacting_processor",
+    "withhold_exception_messages",
+]
+
+WITHHELD = "[withheld by capture policy]"
 
 # Tracebacks as structured data, WITHOUT frame locals: locals hold request payloads and
 # secrets, which only the capture policy may let into logs.
@@ -40,6 +49,22 @@ def add_trace_context(
     if context.is_valid:
         event_dict.setdefault("trace_id", format(context.trace_id, "032x"))
         event_dict.setdefault("span_id", format(context.span_id, "016x"))
+    return event_dict
+
+
+def withhold_exception_messages(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Drop exception messages (they often quote inputs) where capture allows no payload."""
+    if LOG_EXCEPTION_MESSAGES.get():
+        return event_dict
+    pending = list(event_dict.get("exception") or ())
+    while pending:
+        entry = pending.pop()
+        if isinstance(entry, dict):
+            if "exc_value" in entry:
+                entry["exc_value"] = WITHHELD
+            pending.extend(entry.get("exceptions") or ())
     return event_dict
 
 
@@ -89,6 +114,7 @@ def configure_logging(
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             _DICT_TRACEBACKS if render_json else _identity,
+            withhold_exception_messages,
             redacting_processor(redact),
             renderer,
         ],

@@ -60,6 +60,13 @@ def _pair_pattern(parts: Iterable[str]) -> re.Pattern[str]:
     )
 
 
+def _masked_pair(match: re.Match[str]) -> str:
+    """`name=value` with the value masked, quoted as it was (so JSON text stays JSON)."""
+    value = match.group("value")
+    quote = value[0] if value[:1] in ("'", '"') else ""
+    return f"{match.group('name')}{quote}{REDACTED}{quote}"
+
+
 def make_redactor(extra_names: Iterable[str] = ()) -> Redactor:
     """The built-in redactor, also matching `extra_names` (ZENML_SERVING_CAPTURE_REDACT)."""
     parts = tuple(p.lower() for p in (*SECRET_KEY_PARTS, *extra_names) if p)
@@ -72,7 +79,7 @@ def make_redactor(extra_names: Iterable[str] = ()) -> Redactor:
     def scrub(text: str) -> str:
         if len(text) < 8:
             return text
-        text = pairs.sub(lambda m: m.group("name") + REDACTED, text)
+        text = pairs.sub(_masked_pair, text)
         return _SECRET_VALUES.sub(REDACTED, text)
 
     def redact(value: Any, depth: int = 0) -> Any:  # noqa: PLR0911 - one return per kind

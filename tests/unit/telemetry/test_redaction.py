@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from zenml_serving.telemetry.redaction import REDACTED, default_redact, make_redactor
 
 CANARY = "canary-value-1234"
@@ -71,3 +73,11 @@ class TestStrings:
     def test_ordinary_text_is_unchanged(self) -> None:
         text = "POST /invoke answered 200 in 3 ms for invocation 5f1c"
         assert default_redact(text) == text
+
+    def test_json_text_stays_json(self) -> None:
+        text = '{"text":"hello","api_key":"[REDACTED]","token":"abc"}'
+        assert json.loads(default_redact(text)) == {
+            "text": "hello",
+            "api_key": REDACTED,
+            "token": REDACTED,
+        }
