@@ -86,10 +86,11 @@ class HttpTelemetry:
         status: int | None = None
         stream = False
         finished: float | None = None
+        recorded = False
         sent = 0
 
         async def watch(message: Message) -> None:
-            nonlocal status, stream, finished, sent
+            nonlocal status, stream, finished, recorded, sent
             kind = message["type"]
             if kind == "http.response.start":
                 status = int(message["status"])
@@ -116,8 +117,12 @@ class HttpTelemetry:
                         metrics.OPEN_STREAMS.labels(kind="sse").inc()
             elif kind == "http.response.body":
                 sent += len(message.get("body") or b"")
-                if not message.get("more_body", False) and finished is None:
-                    finished = time.perf_counter()
+                if not message.get("more_body", False) and not recorded:
+                    # Counted before the last byte goes out: a client holding a response
+                    # finds it in the metrics.
+                    now = time.perf_counter()
+                    self._record(scope, status, (finished or now) - started, sent)
+                    recorded = True
             await send(message)
 
         try:
@@ -129,7 +134,8 @@ class HttpTelemetry:
         finally:
             if stream and self.metrics_enabled:
                 metrics.OPEN_STREAMS.labels(kind="sse").dec()
-            self._record(scope, status, (finished or time.perf_counter()) - started, sent)
+            if not recorded:  # no complete response: an error or the client went away
+                self._record(scope, status, (finished or time.perf_counter()) - started, sent)
 
     def _record(self, scope: Scope, status: int | None, duration_s: float, sent: int) -> None:
         route = route_of(scope) or UNMATCHED_ROUTE
