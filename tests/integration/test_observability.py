@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -464,3 +465,25 @@ class TestLogs:
         assert step["payload"]["zenml.step.input.text"] == '"visible"'
         assert len(step["trace_id"]) == 32
         assert CANARY not in json.dumps(step)
+
+
+class TestWebSocketStreams:
+    """An open WebSocket counts as an open stream until it closes."""
+
+    def test_open_streams_websocket(self) -> None:
+        from litestar.testing import TestClient
+
+        app = create_app(ServingConfig(), served_pipeline=served_pipeline())
+        gauge = "zenml_serving_open_streams"
+        labels = {"kind": "websocket"}
+        with TestClient(app) as client:
+            before = metrics.REGISTRY.get_sample_value(gauge, labels) or 0.0
+            with client.websocket_connect("/stream") as socket:
+                socket.send_json({"type": "ping"})
+                assert socket.receive_json() == {"type": "pong"}
+                assert metrics.REGISTRY.get_sample_value(gauge, labels) == before + 1
+            for _ in range(500):
+                if metrics.REGISTRY.get_sample_value(gauge, labels) == before:
+                    break
+                time.sleep(0.01)
+            assert metrics.REGISTRY.get_sample_value(gauge, labels) == before
