@@ -139,10 +139,9 @@ class TestTwoWorkers:
         events: list[str] = []
 
         def follow() -> None:
-            with (
-                httpx.Client(base_url=service.url, timeout=90.0) as client,
-                client.stream("GET", accepted.json()["stream"]) as stream,
-            ):
+            # The job lives in the worker that accepted it (in-memory backend): follow it on
+            # the same kept-alive connection.
+            with service.client.stream("GET", accepted.json()["stream"]) as stream:
                 events.extend(line for line in stream.iter_lines() if line.startswith("event:"))
 
         follower = threading.Thread(target=follow)

@@ -12,6 +12,8 @@ Names follow Prometheus conventions: `_total` counters, `_seconds` histograms, b
 from __future__ import annotations
 
 import os
+import struct
+import time
 from typing import TYPE_CHECKING, Final
 
 from prometheus_client import (
@@ -261,6 +263,7 @@ def _initialise_children() -> None:
 _initialise_children()
 
 _MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+_READ_ATTEMPTS = 3
 """prometheus_client picks its storage from this variable when first imported; so do we."""
 
 if _MULTIPROC_DIR is None:
@@ -277,12 +280,21 @@ def multiprocess_dir() -> str | None:
 
 def render(accept: str | None) -> tuple[bytes, str]:
     """The exposition (Prometheus text or OpenMetrics, as `accept` asks) and its content type."""
-    registry = REGISTRY
-    if _MULTIPROC_DIR:
+    encoder, content_type = choose_encoder(accept or "")
+    if not _MULTIPROC_DIR:
+        return encoder(REGISTRY), content_type
+    attempts = _READ_ATTEMPTS
+    while True:
         registry = CollectorRegistry()
         _multiprocess.MultiProcessCollector(registry, path=_MULTIPROC_DIR)  # type: ignore[no-untyped-call]
-    encoder, content_type = choose_encoder(accept or "")
-    return encoder(registry), content_type
+        try:
+            return encoder(registry), content_type
+        except (struct.error, ValueError):
+            # A worker is creating its file right now: it is empty for a moment. Read again.
+            attempts -= 1
+            if not attempts:
+                raise
+            time.sleep(0.01)
 
 
 def mark_process_dead(pid: int | None = None) -> None:

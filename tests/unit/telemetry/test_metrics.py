@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from zenml_serving.telemetry import metrics
@@ -94,3 +96,30 @@ class TestMultiprocessDir:
         folder = tmp_path / "new" / "metrics"
         assert prepare_multiprocess_dir(2, {"PROMETHEUS_MULTIPROC_DIR": str(folder)}) == folder
         assert folder.is_dir()
+
+
+class TestMultiprocessRead:
+    """A worker's file caught while being created (still empty) is read again, not a 500."""
+
+    def test_empty_file_then_written(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        from prometheus_client.mmap_dict import MmapedDict
+
+        (tmp_path / "counter_1.db").write_bytes(b"")
+        monkeypatch.setattr(metrics, "_MULTIPROC_DIR", str(tmp_path))
+
+        def worker_finishes_its_file(_: float) -> None:
+            (tmp_path / "counter_1.db").unlink()
+            MmapedDict(str(tmp_path / "counter_1.db")).close()
+
+        monkeypatch.setattr(metrics.time, "sleep", worker_finishes_its_file)
+        body, _ = metrics.render(None)
+        assert body == b""
+
+    def test_a_file_that_stays_broken_is_an_error(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        (tmp_path / "counter_1.db").write_bytes(b"")
+        monkeypatch.setattr(metrics, "_MULTIPROC_DIR", str(tmp_path))
+        monkeypatch.setattr(metrics.time, "sleep", lambda _: None)
+        with pytest.raises(struct.error):
+            metrics.render(None)
