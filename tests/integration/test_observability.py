@@ -169,6 +169,9 @@ class TestSpanTree:
         assert service.spans() == ()
 
 
+_METADATA = ("names", "types", "lengths")
+
+
 def _step_attributes(service: Traced) -> dict[str, dict[str, Any]]:
     return {s.name: dict(s.attributes or {}) for s in service.spans() if s.name.startswith("step ")}
 
@@ -198,15 +201,18 @@ class TestCaptureModes:
             "text": "hello",
             "api_key": "[REDACTED]",
         }
-        assert clean["zenml.step.input.text.type"] == "str"
+        assert clean["zenml.step.input.types"] == ("str", "str")
 
     async def test_metadata_records_types_and_sizes_only(self) -> None:
         service = await self._run("metadata", fail=True)
         steps = _step_attributes(service)
         clean = steps["step clean"]
-        assert clean["zenml.step.input.text.type"] == "str"
-        assert clean["zenml.step.input.text.length"] == 5
-        assert not any(k.startswith("zenml.step.input.") and "." not in k[17:] for k in clean)
+        assert clean["zenml.step.input.names"] == ("text", "api_key")
+        assert clean["zenml.step.input.types"] == ("str", "str")
+        assert clean["zenml.step.input.lengths"] == (5, len(CANARY))
+        assert clean["zenml.step.output.types"] == ("dict",)
+        metadata = {f"zenml.step.{d}.{k}" for d in ("input", "output") for k in _METADATA}
+        assert not any(k.startswith("zenml.step.input.") and k not in metadata for k in clean)
         shout = next(s for s in service.spans() if s.name == "step shout")
         assert shout.status.description == "ValueError"
         assert shout.events[0].attributes == {"exception.type": "ValueError"}

@@ -224,11 +224,20 @@ def payload_attributes(
     }
 
 
+_SIZED = (str, bytes, bytearray, list, tuple, dict, set, frozenset)
+
+
 def metadata_attributes(direction: Direction, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Types and lengths (no content) of a step's inputs/outputs, for non-`none` modes."""
-    attributes: dict[str, Any] = {f"zenml.step.{direction}_count": len(values)}
-    for name, value in values.items():
-        attributes[f"zenml.step.{direction}.{name}.type"] = type(value).__name__
-        if isinstance(value, (str, bytes, bytearray, list, tuple, dict, set, frozenset)):
-            attributes[f"zenml.step.{direction}.{name}.length"] = len(value)
-    return attributes
+    """Names, types and lengths (-1: no length) of a step's inputs/outputs, no content.
+
+    Three array attributes per direction rather than two per value: every attribute costs
+    on the request path."""
+    if not values:
+        return {}
+    return {
+        f"zenml.step.{direction}.names": tuple(values),
+        f"zenml.step.{direction}.types": tuple(type(v).__name__ for v in values.values()),
+        f"zenml.step.{direction}.lengths": tuple(
+            len(v) if isinstance(v, _SIZED) else -1 for v in values.values()
+        ),
+    }

@@ -40,7 +40,12 @@ QUIET_ROUTES = frozenset({"/health", "/metrics"})
 """Routes whose access-log lines go out at DEBUG (probes and scrapes)."""
 
 _SPAN_KEY = "zenml_serving.server_span"
-_access_log = structlog.stdlib.get_logger("zenml_serving.access")
+_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+_ACCESS = "zenml_serving.access"
+_access_log = structlog.stdlib.get_logger(_ACCESS)
+_access_level = logging.getLogger(_ACCESS)
 
 
 def remember_server_span(span: Span, scope: dict[str, Any]) -> None:
@@ -140,15 +145,17 @@ class HttpTelemetry:
     def _record(self, scope: Scope, status: int | None, duration_s: float, sent: int) -> None:
         route = route_of(scope) or UNMATCHED_ROUTE
         method = str(scope.get("method", ""))
+        # Clients choose the method: anything non-standard is one label value, as in OTel.
+        method = method if method in _METHODS else "_OTHER"
         # No response at all: the client went away first (nginx's 499).
         code = str(status) if status is not None else "499"
         if self.metrics_enabled:
-            metrics.HTTP_REQUESTS.labels(route=route, method=method, status=code).inc()
-            metrics.HTTP_REQUEST_DURATION.labels(route=route, method=method).observe(duration_s)
+            metrics.child(metrics.HTTP_REQUESTS, route, method, code).inc()
+            metrics.child(metrics.HTTP_REQUEST_DURATION, route, method).observe(duration_s)
         if not self.access_log:
             return
         level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
-        if not _access_log.isEnabledFor(level):
+        if not _access_level.isEnabledFor(level):
             return
         fields: dict[str, Any] = {
             "method": method,

@@ -45,14 +45,17 @@ if TYPE_CHECKING:
 
 __all__ = ["TelemetryListener"]
 
-_log = structlog.stdlib.get_logger("zenml_serving.invocation")
+_LOGGER = "zenml_serving.invocation"
+_log = structlog.stdlib.get_logger(_LOGGER)
+_level = logging.getLogger(_LOGGER)
+"""Asked before building an event, so disabled levels cost nothing."""
 _STATE = "_telemetry"
 """Key of this listener's per-invocation state in `Invocation.attributes`."""
 
 
 @dataclass
 class _InvocationState:
-    span: Span
+    span: Span | None
     token: object
     log_tokens: Mapping[str, Any]
     decision: CaptureDecision
@@ -65,66 +68,75 @@ class _StepObserver:
 
     listener: TelemetryListener
     decision: CaptureDecision
-    current: list[tuple[Span, object, Mapping[str, Any]]] = field(default_factory=list)
+    current: list[tuple[Span | None, object, Mapping[str, Any]]] = field(default_factory=list)
 
     def step_started(self, step: ServedStep, inputs: Mapping[str, Any]) -> None:
-        listener = self.listener
-        attributes: dict[str, Any] = {"zenml.step.name": step.name}
-        if self.decision.records_anything(step.name):
-            attributes.update(metadata_attributes("input", inputs))
-        span = listener.tracer.start_span(
-            f"step {step.name}", kind=SpanKind.INTERNAL, attributes=attributes
+        tracer = self.listener.tracer
+        if tracer is None:
+            self.current.append((None, None, inputs))
+            return
+        span = tracer.start_span(
+            f"step {step.name}", kind=SpanKind.INTERNAL, attributes={"zenml.step.name": step.name}
         )
+        if span.is_recording() and self.decision.records_anything(step.name):
+            span.set_attributes(metadata_attributes("input", inputs))
         token = otel_context.attach(trace.set_span_in_context(span))
         self.current.append((span, token, inputs))
 
     def step_finished(self, step: ServedStep, outcome: StepOutcome) -> None:
-        if outcome.status == "failed":
-            error_type = type(outcome.error).__name__
-            metrics.STEP_FAILURES.labels(step=step.name, error_type=error_type).inc()
-        metrics.STEP_DURATION.labels(step=step.name, status=outcome.status).observe(
-            outcome.duration_s
-        )
-        if not self.current:
-            return
-        span, token, inputs = self.current.pop()
-        try:
-            self._finish_span(span, step, outcome, inputs)
-        finally:
-            otel_context.detach(token)  # type: ignore[arg-type]
-            span.end()
-
-    def _finish_span(
-        self, span: Span, step: ServedStep, outcome: StepOutcome, inputs: Mapping[str, Any]
-    ) -> None:
-        listener = self.listener
-        decision = self.decision
         failed = outcome.status == "failed"
-        span.set_attribute("zenml.step.status", outcome.status)
-        recorded = decision.records_anything(step.name)
-        payload: dict[str, str] = {}
-        if recorded:
-            span.set_attribute("zenml.step.attempts", outcome.attempts)
-            if outcome.outputs is not None:
-                span.set_attributes(metadata_attributes("output", outcome.outputs))
-            payload = listener.payload(decision, step.name, "input", inputs, failed=failed)
-            if outcome.outputs is not None:
-                payload.update(listener.payload(decision, step.name, "output", outcome.outputs))
-            span.set_attributes(payload)
+        metrics.observe_step(
+            step.name,
+            outcome.status,
+            outcome.duration_s,
+            type(outcome.error).__name__ if failed else None,
+        )
+        span, token, inputs = self.current.pop() if self.current else (None, None, {})
+        decision = self.decision
+        with_message = failed and decision.allows_payload(step.name, "input", "*", failed=True)
         if failed:
-            with_message = decision.allows_payload(step.name, "input", "*", failed=True)
             # The manager logs the failure next, on this thread: same rule for its message.
             LOG_EXCEPTION_MESSAGES.set(with_message)
-            _record_error(span, outcome.error, recorded=recorded, with_message=with_message)
-        if _log.isEnabledFor(logging.DEBUG):
-            _log.debug(
-                "step_finished",
-                step=step.name,
-                status=outcome.status,
-                duration_ms=round(outcome.duration_s * 1000, 3),
-                attempts=outcome.attempts,
-                **({"payload": payload} if payload else {}),
-            )
+        recording = span is not None and span.is_recording()
+        debug = _level.isEnabledFor(logging.DEBUG)
+        recorded = decision.records_anything(step.name)
+        payload: dict[str, str] = {}
+        if recorded and (recording or debug):
+            payload = self.listener.payload(decision, step.name, "input", inputs, failed=failed)
+            if outcome.outputs is not None:
+                payload.update(
+                    self.listener.payload(decision, step.name, "output", outcome.outputs)
+                )
+        try:
+            if span is not None and recording:
+                _annotate_step(span, outcome, payload, recorded=recorded, message=with_message)
+            if debug:
+                _log.debug(
+                    "step_finished",
+                    step=step.name,
+                    status=outcome.status,
+                    duration_ms=round(outcome.duration_s * 1000, 3),
+                    attempts=outcome.attempts,
+                    **({"payload": payload} if payload else {}),
+                )
+        finally:
+            if token is not None:
+                otel_context.detach(token)  # type: ignore[arg-type]
+            if span is not None:
+                span.end()
+
+
+def _annotate_step(
+    span: Span, outcome: StepOutcome, payload: dict[str, str], *, recorded: bool, message: bool
+) -> None:
+    span.set_attribute("zenml.step.status", outcome.status)
+    if recorded:
+        span.set_attribute("zenml.step.attempts", outcome.attempts)
+        if outcome.outputs is not None:
+            span.set_attributes(metadata_attributes("output", outcome.outputs))
+        span.set_attributes(payload)
+    if outcome.status == "failed":
+        _record_error(span, outcome.error, recorded=recorded, with_message=message)
 
 
 def _record_error(
@@ -148,13 +160,15 @@ class TelemetryListener:
         self,
         pipeline: ServedPipeline,
         *,
-        tracer: Tracer,
+        tracer: Tracer | None,
         decide: CaptureDecider,
         redact: Redactor,
         max_bytes: int,
     ) -> None:
         self.pipeline = pipeline
         self.tracer = tracer
+        """None with tracing off: metrics and log context only."""
+        self._snapshot_id = str(pipeline.snapshot_id)
         self._decide = decide
         self._redact = redact
         self._max_bytes = max_bytes
@@ -191,33 +205,15 @@ class TelemetryListener:
     def _started(self, invocation: Invocation) -> _StepObserver:
         decision = self._decide(invocation)
         waited = max(0.0, time.time() - invocation.submitted_at)
-        metrics.QUEUE_WAIT.labels(mode=invocation.mode).observe(waited)
-        attributes: dict[str, Any] = {
-            "zenml.invocation.id": invocation.id,
-            "zenml.invocation.mode": invocation.mode,
-        }
-        if invocation.mode != "sync":
-            attributes["zenml.job.id"] = invocation.id
-        if decision.records_anything():
-            attributes.update(
-                {
-                    "zenml.pipeline.name": self.pipeline.name,
-                    "zenml.snapshot.id": str(self.pipeline.snapshot_id),
-                    "zenml.invocation.queue_wait_ms": round(waited * 1000, 3),
-                    "zenml.invocation.parameter_count": len(invocation.parameters),
-                }
-            )
-        links = []
-        submitter = trace.get_current_span().get_span_context()
-        if invocation.mode != "sync" and submitter.is_valid:
-            links.append(Link(submitter, {"zenml.link.kind": "submitted_by"}))
-        span = self.tracer.start_span(
-            self._span_name, kind=SpanKind.INTERNAL, attributes=attributes, links=links
-        )
-        span_context = span.get_span_context()
-        if span_context.is_valid:
-            invocation.attributes.setdefault("trace_id", format_trace_id(span_context.trace_id))
-        token = otel_context.attach(trace.set_span_in_context(span))
+        metrics.child(metrics.QUEUE_WAIT, invocation.mode).observe(waited)
+        span: Span | None = None
+        token: object = None
+        if self.tracer is not None:
+            span = self._start_span(invocation, decision, waited)
+            span_context = span.get_span_context()
+            if span_context.is_valid:
+                invocation.attributes.setdefault("trace_id", format_trace_id(span_context.trace_id))
+            token = otel_context.attach(trace.set_span_in_context(span))
         ids = {"invocation_id": invocation.id}
         if invocation.mode != "sync":
             ids["job_id"] = invocation.id
@@ -227,6 +223,32 @@ class TelemetryListener:
             span, token, log_tokens, decision, messages
         )
         return _StepObserver(self, decision)
+
+    def _start_span(self, invocation: Invocation, decision: CaptureDecision, waited: float) -> Span:
+        assert self.tracer is not None
+        attributes: dict[str, Any] = {
+            "zenml.invocation.id": invocation.id,
+            "zenml.invocation.mode": invocation.mode,
+        }
+        links = []
+        if invocation.mode != "sync":
+            attributes["zenml.job.id"] = invocation.id
+            submitter = trace.get_current_span().get_span_context()
+            if submitter.is_valid:
+                links.append(Link(submitter, {"zenml.link.kind": "submitted_by"}))
+        span = self.tracer.start_span(
+            self._span_name, kind=SpanKind.INTERNAL, attributes=attributes, links=links
+        )
+        if span.is_recording() and decision.records_anything():
+            span.set_attributes(
+                {
+                    "zenml.pipeline.name": self.pipeline.name,
+                    "zenml.snapshot.id": self._snapshot_id,
+                    "zenml.invocation.queue_wait_ms": round(waited * 1000, 3),
+                    "zenml.invocation.parameter_count": len(invocation.parameters),
+                }
+            )
+        return span
 
     def invocation_finished(self, invocation: Invocation, outcome: InvocationOutcome) -> None:
         """End the invocation span; record the duration; log the end of async work."""
@@ -240,23 +262,25 @@ class TelemetryListener:
         finally:
             structlog.contextvars.reset_contextvars(**state.log_tokens)
             LOG_EXCEPTION_MESSAGES.reset(state.messages_token)
-            otel_context.detach(state.token)  # type: ignore[arg-type]
-            state.span.end()
+            if state.span is not None:
+                otel_context.detach(state.token)  # type: ignore[arg-type]
+                state.span.end()
 
     def _finished(
         self, invocation: Invocation, outcome: InvocationOutcome, state: _InvocationState
     ) -> None:
-        metrics.INVOCATION_DURATION.labels(mode=invocation.mode).observe(outcome.duration_s)
+        metrics.child(metrics.INVOCATION_DURATION, invocation.mode).observe(outcome.duration_s)
         span = state.span
-        span.set_attribute("zenml.invocation.status", outcome.status)
-        recorded = state.decision.records_anything()
-        if outcome.failed_step is not None and recorded:
-            span.set_attribute("zenml.invocation.failed_step", outcome.failed_step)
-        if outcome.status != "completed":
-            # The failing step's span carries the details the capture decision allows.
-            span.set_status(Status(StatusCode.ERROR, outcome.status if recorded else None))
+        if span is not None and span.is_recording():
+            span.set_attribute("zenml.invocation.status", outcome.status)
+            recorded = state.decision.records_anything()
+            if outcome.failed_step is not None and recorded:
+                span.set_attribute("zenml.invocation.failed_step", outcome.failed_step)
+            if outcome.status != "completed":
+                # The failing step's span carries the details the capture decision allows.
+                span.set_status(Status(StatusCode.ERROR, outcome.status if recorded else None))
         level = logging.DEBUG if invocation.mode == "sync" else logging.INFO
-        if _log.isEnabledFor(level):
+        if _level.isEnabledFor(level):
             _log.log(
                 level,
                 "invocation_finished",

@@ -16,6 +16,7 @@ The built-in one:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -41,6 +42,12 @@ SECRET_KEY_PARTS: tuple[str, ...] = (
 )
 
 _MAX_DEPTH = 32
+
+_CACHED_KEY_LENGTH = 128
+"""Keys (field and attribute names) up to this length have their verdict cached."""
+
+_SECRET_VALUE_HINT = re.compile(r"(?i:bearer|basic)\s|eyJ|[psr]k-|-----BEGIN")
+"""Every match of `_SECRET_VALUES` contains one of these."""
 
 _SECRET_VALUES = re.compile(
     r"(?i:bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"  # Authorization header values
@@ -71,16 +78,26 @@ def make_redactor(extra_names: Iterable[str] = ()) -> Redactor:
     """The built-in redactor, also matching `extra_names` (ZENML_SERVING_CAPTURE_REDACT)."""
     parts = tuple(p.lower() for p in (*SECRET_KEY_PARTS, *extra_names) if p)
     pairs = _pair_pattern(parts)
+    # One cheap pass decides whether the expensive patterns can match at all: most values
+    # ("completed", "/invoke", ids) contain no secret-looking name or value prefix.
+    names = re.compile("|".join(re.escape(p) for p in parts), re.IGNORECASE)
+
+    @functools.lru_cache(maxsize=4096)
+    def secret_name(key: str) -> bool:
+        return names.search(key) is not None
 
     def secret_key(key: Any) -> bool:
-        lowered = str(key).lower()
-        return any(part in lowered for part in parts)
+        key = key if isinstance(key, str) else str(key)
+        return secret_name(key) if len(key) <= _CACHED_KEY_LENGTH else bool(names.search(key))
 
     def scrub(text: str) -> str:
         if len(text) < 8:
             return text
-        text = pairs.sub(_masked_pair, text)
-        return _SECRET_VALUES.sub(REDACTED, text)
+        if names.search(text):
+            text = pairs.sub(_masked_pair, text)
+        if _SECRET_VALUE_HINT.search(text):
+            text = _SECRET_VALUES.sub(REDACTED, text)
+        return text
 
     def redact(value: Any, depth: int = 0) -> Any:  # noqa: PLR0911 - one return per kind
         if isinstance(value, str):

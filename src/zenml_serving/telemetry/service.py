@@ -112,7 +112,7 @@ class Telemetry:
         """The invocation listener for `pipeline` (None with tracing and metrics off)."""
         if self.tracer_provider is None and not self.config.metrics_enabled:
             return None
-        tracer: trace.Tracer = trace.NoOpTracer()
+        tracer = None
         if self.tracer_provider is not None:
             tracer = self.tracer_provider.get_tracer("zenml_serving", __version__)
         if self.config.metrics_enabled:

@@ -79,23 +79,31 @@ class RedactingSpanProcessor(SpanProcessor):
         self._delegate.on_end(self.redacted(span))
 
     def redacted(self, span: ReadableSpan) -> ReadableSpan:
-        """A copy of `span` with every attribute, event, link and status description redacted."""
+        """`span` itself if redaction changes nothing, else a copy with every attribute, event,
+        link and status description redacted (the original is frozen once ended)."""
         redact = self._redact
+        attributes = self._attributes(span.attributes)
+        events = [(e, self._attributes(e.attributes)) for e in span.events]
+        links = [(link, self._attributes(link.attributes)) for link in span.links]
         status = span.status
-        if status.description:
-            status = Status(status.status_code, str(redact(status.description)))
+        description = status.description and str(redact(status.description))
+        if (
+            attributes == _as_dict(span.attributes)
+            and all(new == _as_dict(e.attributes) for e, new in events)
+            and all(new == _as_dict(link.attributes) for link, new in links)
+            and description == status.description
+        ):
+            return span
         return ReadableSpan(
             name=span.name,
             context=span.context,
             parent=span.parent,
             resource=span.resource,
-            attributes=self._attributes(span.attributes),
-            events=[
-                Event(e.name, self._attributes(e.attributes), e.timestamp) for e in span.events
-            ],
-            links=[Link(link.context, self._attributes(link.attributes)) for link in span.links],
+            attributes=attributes,
+            events=[Event(e.name, new, e.timestamp) for e, new in events],
+            links=[Link(link.context, new) for link, new in links],
             kind=span.kind,
-            status=status,
+            status=Status(status.status_code, description) if description else status,
             start_time=span.start_time,
             end_time=span.end_time,
             instrumentation_scope=span.instrumentation_scope,
@@ -114,6 +122,10 @@ class RedactingSpanProcessor(SpanProcessor):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Flush the delegate."""
         return self._delegate.force_flush(timeout_millis)
+
+
+def _as_dict(attributes: Any) -> dict[str, Any] | None:
+    return dict(attributes) if attributes else None
 
 
 def _sampler(name: str, ratio: float) -> otel_sampling.Sampler:

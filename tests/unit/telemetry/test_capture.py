@@ -174,11 +174,11 @@ class TestPayloadHelper:
         assert len(head.encode()) <= 64
         assert tail == "[truncated, 202 bytes]"
 
-    def test_metadata_has_types_and_lengths_not_content(self) -> None:
+    def test_metadata_has_names_types_and_lengths_not_content(self) -> None:
         attributes = metadata_attributes("output", {"words": ["a", "b"], "n": 3})
         assert attributes == {
-            "zenml.step.output_count": 2,
-            "zenml.step.output.words.type": "list",
-            "zenml.step.output.words.length": 2,
-            "zenml.step.output.n.type": "int",
+            "zenml.step.output.names": ("words", "n"),
+            "zenml.step.output.types": ("list", "int"),
+            "zenml.step.output.lengths": (2, -1),
         }
+        assert metadata_attributes("input", {}) == {}
