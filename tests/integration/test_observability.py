@@ -159,6 +159,19 @@ class TestSpanTree:
         assert spans["invoke obs_pipeline"].status.status_code is StatusCode.ERROR
         assert spans["step clean"].status.status_code is StatusCode.UNSET
 
+    async def test_an_unsampled_request_makes_no_spans(self) -> None:
+        service = Traced()
+        async with AsyncTestClient(service.app) as client:
+            unsampled = f"00-{TRACE_ID}-{PARENT_SPAN_ID}-00"
+            response = await client.post(
+                "/invoke", json={"parameters": {}}, headers={"traceparent": unsampled}
+            )
+        assert response.status_code == 200
+        assert response.headers["x-trace-id"] == TRACE_ID  # still correlates with the logs
+        assert response.headers["traceresponse"].endswith("-00")
+        assert response.json()["trace_id"] == TRACE_ID
+        assert service.spans() == ()
+
     async def test_metrics_and_health_make_no_spans(
         self, traced: tuple[Traced, AsyncTestClient[Litestar]]
     ) -> None:

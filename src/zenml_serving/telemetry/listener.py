@@ -9,13 +9,17 @@ An async or streamed job's invocation span is a child of the request that submit
 trace id, the one in the job record and the response headers) and also carries a link to it
 (`zenml.link.kind=submitted_by`), so a trace UI shows where a job came from even if the
 request span was sampled or stored apart.
+
+Cost on the request path is kept proportional to what is recorded: the capture decision is
+asked for only when something needs it (a recording span, a DEBUG log, a failure), and an
+invocation whose request was not sampled makes no spans at all (its children would not be
+sampled either), only metrics.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -53,27 +57,35 @@ _STATE = "_telemetry"
 """Key of this listener's per-invocation state in `Invocation.attributes`."""
 
 
-@dataclass
-class _InvocationState:
-    span: Span | None
-    token: object
-    log_tokens: Mapping[str, Any]
-    decision: CaptureDecision
-    messages_token: Token[bool]
+class _InvocationTelemetry:
+    """One invocation's span, log context and step observer (steps run one at a time)."""
 
+    def __init__(self, listener: TelemetryListener, invocation: Invocation) -> None:
+        self.listener = listener
+        self.invocation = invocation
+        self.span: Span | None = None
+        self.token: object = None
+        self.log_tokens: Mapping[str, Any] = {}
+        self.messages_token: Token[bool] | None = None
+        self.steps: list[tuple[Span | None, object, Mapping[str, Any]]] = []
+        self._decision: CaptureDecision | None = None
 
-@dataclass
-class _StepObserver:
-    """One per invocation; steps run one after another on its thread."""
+    @property
+    def decision(self) -> CaptureDecision:
+        """The capture decision, asked for once and only when something needs it."""
+        if self._decision is None:
+            self._decision = self.listener.decide(self.invocation)
+        return self._decision
 
-    listener: TelemetryListener
-    decision: CaptureDecision
-    current: list[tuple[Span | None, object, Mapping[str, Any]]] = field(default_factory=list)
+    @property
+    def tracing(self) -> bool:
+        """Whether this invocation makes spans (it has an invocation span)."""
+        return self.span is not None
 
     def step_started(self, step: ServedStep, inputs: Mapping[str, Any]) -> None:
         tracer = self.listener.tracer
-        if tracer is None:
-            self.current.append((None, None, inputs))
+        if not self.tracing or tracer is None:
+            self.steps.append((None, None, inputs))
             return
         span = tracer.start_span(
             f"step {step.name}", kind=SpanKind.INTERNAL, attributes={"zenml.step.name": step.name}
@@ -81,7 +93,7 @@ class _StepObserver:
         if span.is_recording() and self.decision.records_anything(step.name):
             span.set_attributes(metadata_attributes("input", inputs))
         token = otel_context.attach(trace.set_span_in_context(span))
-        self.current.append((span, token, inputs))
+        self.steps.append((span, token, inputs))
 
     def step_finished(self, step: ServedStep, outcome: StepOutcome) -> None:
         failed = outcome.status == "failed"
@@ -91,22 +103,16 @@ class _StepObserver:
             outcome.duration_s,
             type(outcome.error).__name__ if failed else None,
         )
-        span, token, inputs = self.current.pop() if self.current else (None, None, {})
-        decision = self.decision
-        with_message = failed and decision.allows_payload(step.name, "input", "*", failed=True)
-        if failed:
-            # The manager logs the failure next, on this thread: same rule for its message.
-            LOG_EXCEPTION_MESSAGES.set(with_message)
+        span, token, inputs = self.steps.pop() if self.steps else (None, None, {})
         recording = span is not None and span.is_recording()
         debug = _level.isEnabledFor(logging.DEBUG)
-        recorded = decision.records_anything(step.name)
-        payload: dict[str, str] = {}
-        if recorded and (recording or debug):
-            payload = self.listener.payload(decision, step.name, "input", inputs, failed=failed)
-            if outcome.outputs is not None:
-                payload.update(
-                    self.listener.payload(decision, step.name, "output", outcome.outputs)
-                )
+        with_message = False
+        if failed:
+            with_message = self.decision.allows_payload(step.name, "input", "*", failed=True)
+            # The manager logs the failure next, on this thread: same rule for its message.
+            self._allow_messages(with_message)
+        recorded = (recording or debug) and self.decision.records_anything(step.name)
+        payload = self._payload(step, inputs, outcome, failed=failed) if recorded else {}
         try:
             if span is not None and recording:
                 _annotate_step(span, outcome, payload, recorded=recorded, message=with_message)
@@ -124,6 +130,29 @@ class _StepObserver:
                 otel_context.detach(token)  # type: ignore[arg-type]
             if span is not None:
                 span.end()
+
+    def _payload(
+        self, step: ServedStep, inputs: Mapping[str, Any], outcome: StepOutcome, *, failed: bool
+    ) -> dict[str, str]:
+        listener = self.listener
+        payload = listener.payload(self.decision, step.name, "input", inputs, failed=failed)
+        if outcome.outputs is not None:
+            payload.update(listener.payload(self.decision, step.name, "output", outcome.outputs))
+        return payload
+
+    def _allow_messages(self, allowed: bool) -> None:
+        token = LOG_EXCEPTION_MESSAGES.set(allowed)
+        if self.messages_token is None:
+            self.messages_token = token  # the first one resets to the value before
+
+    def close(self) -> None:
+        """Restore the thread's context; end the invocation span."""
+        structlog.contextvars.reset_contextvars(**self.log_tokens)
+        if self.messages_token is not None:
+            LOG_EXCEPTION_MESSAGES.reset(self.messages_token)
+        if self.span is not None:
+            otel_context.detach(self.token)  # type: ignore[arg-type]
+            self.span.end()
 
 
 def _annotate_step(
@@ -168,11 +197,11 @@ class TelemetryListener:
         self.pipeline = pipeline
         self.tracer = tracer
         """None with tracing off: metrics and log context only."""
-        self._snapshot_id = str(pipeline.snapshot_id)
-        self._decide = decide
+        self.decide = decide
         self._redact = redact
         self._max_bytes = max_bytes
         self._span_name = f"invoke {pipeline.name}"
+        self._snapshot_id = str(pipeline.snapshot_id)
 
     def payload(
         self,
@@ -194,7 +223,7 @@ class TelemetryListener:
             failed=failed,
         )
 
-    def invocation_started(self, invocation: Invocation) -> _StepObserver | None:
+    def invocation_started(self, invocation: Invocation) -> _InvocationTelemetry | None:
         """Start the invocation span (current on this thread) and observe the steps."""
         try:
             return self._started(invocation)
@@ -202,30 +231,28 @@ class TelemetryListener:
             _log.exception("telemetry_failed", hook="invocation_started")
             return None
 
-    def _started(self, invocation: Invocation) -> _StepObserver:
-        decision = self._decide(invocation)
+    def _started(self, invocation: Invocation) -> _InvocationTelemetry:
+        state = _InvocationTelemetry(self, invocation)
         waited = max(0.0, time.time() - invocation.submitted_at)
         metrics.child(metrics.QUEUE_WAIT, invocation.mode).observe(waited)
-        span: Span | None = None
-        token: object = None
-        if self.tracer is not None:
-            span = self._start_span(invocation, decision, waited)
-            span_context = span.get_span_context()
+        parent = trace.get_current_span().get_span_context()
+        # A request that was not sampled gets no child spans: they would not be sampled either.
+        if self.tracer is not None and not (parent.is_valid and not parent.trace_flags.sampled):
+            state.span = self._start_span(state, parent, waited)
+            span_context = state.span.get_span_context()
             if span_context.is_valid:
                 invocation.attributes.setdefault("trace_id", format_trace_id(span_context.trace_id))
-            token = otel_context.attach(trace.set_span_in_context(span))
+            state.token = otel_context.attach(trace.set_span_in_context(state.span))
         ids = {"invocation_id": invocation.id}
         if invocation.mode != "sync":
             ids["job_id"] = invocation.id
-        log_tokens = structlog.contextvars.bind_contextvars(**ids)
-        messages = LOG_EXCEPTION_MESSAGES.set(decision.allows_payload("", "input", "", failed=True))
-        invocation.attributes[_STATE] = _InvocationState(
-            span, token, log_tokens, decision, messages
-        )
-        return _StepObserver(self, decision)
+        state.log_tokens = structlog.contextvars.bind_contextvars(**ids)
+        invocation.attributes[_STATE] = state
+        return state
 
-    def _start_span(self, invocation: Invocation, decision: CaptureDecision, waited: float) -> Span:
+    def _start_span(self, state: _InvocationTelemetry, parent: Any, waited: float) -> Span:
         assert self.tracer is not None
+        invocation = state.invocation
         attributes: dict[str, Any] = {
             "zenml.invocation.id": invocation.id,
             "zenml.invocation.mode": invocation.mode,
@@ -233,13 +260,12 @@ class TelemetryListener:
         links = []
         if invocation.mode != "sync":
             attributes["zenml.job.id"] = invocation.id
-            submitter = trace.get_current_span().get_span_context()
-            if submitter.is_valid:
-                links.append(Link(submitter, {"zenml.link.kind": "submitted_by"}))
+            if parent.is_valid:
+                links.append(Link(parent, {"zenml.link.kind": "submitted_by"}))
         span = self.tracer.start_span(
             self._span_name, kind=SpanKind.INTERNAL, attributes=attributes, links=links
         )
-        if span.is_recording() and decision.records_anything():
+        if span.is_recording() and state.decision.records_anything():
             span.set_attributes(
                 {
                     "zenml.pipeline.name": self.pipeline.name,
@@ -253,22 +279,17 @@ class TelemetryListener:
     def invocation_finished(self, invocation: Invocation, outcome: InvocationOutcome) -> None:
         """End the invocation span; record the duration; log the end of async work."""
         state = invocation.attributes.pop(_STATE, None)
-        if not isinstance(state, _InvocationState):
+        if not isinstance(state, _InvocationTelemetry):
             return
         try:
-            self._finished(invocation, outcome, state)
+            self._finished(outcome, state)
         except Exception:
             _log.exception("telemetry_failed", hook="invocation_finished")
         finally:
-            structlog.contextvars.reset_contextvars(**state.log_tokens)
-            LOG_EXCEPTION_MESSAGES.reset(state.messages_token)
-            if state.span is not None:
-                otel_context.detach(state.token)  # type: ignore[arg-type]
-                state.span.end()
+            state.close()
 
-    def _finished(
-        self, invocation: Invocation, outcome: InvocationOutcome, state: _InvocationState
-    ) -> None:
+    def _finished(self, outcome: InvocationOutcome, state: _InvocationTelemetry) -> None:
+        invocation = state.invocation
         metrics.child(metrics.INVOCATION_DURATION, invocation.mode).observe(outcome.duration_s)
         span = state.span
         if span is not None and span.is_recording():
