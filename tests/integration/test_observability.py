@@ -207,14 +207,20 @@ class TestCaptureModes:
     async def test_full_records_redacted_previews(self) -> None:
         service = await self._run("full")
         clean = _step_attributes(service)["step clean"]
-        assert clean["zenml.step.input.text"] == '"hello"'
+        assert clean["zenml.step.input.text.preview"] == '"hello"'
+        assert clean["zenml.step.input.text.truncated"] is False
         # The preview was redacted, then the span processor masked the secret-named key.
-        assert clean["zenml.step.input.api_key"] == REDACTED
-        assert json.loads(clean["zenml.step.output.output"]) == {
+        assert clean["zenml.step.input.api_key.preview"] == REDACTED
+        assert json.loads(clean["zenml.step.output.output.preview"]) == {
             "text": "hello",
             "api_key": "[REDACTED]",
         }
         assert clean["zenml.step.input.types"] == ("str", "str")
+        invocation = dict(by_name(service.spans())["invoke obs_pipeline"].attributes or {})
+        assert invocation["zenml.capture.mode"] == "full"
+        assert invocation["zenml.capture.override_applied"] is True
+        parameters = json.loads(invocation["zenml.invocation.parameters.preview"])
+        assert parameters == {"text": "hello", "api_key": REDACTED, "fail": False}
 
     async def test_metadata_records_types_and_sizes_only(self) -> None:
         service = await self._run("metadata", fail=True)
@@ -234,8 +240,8 @@ class TestCaptureModes:
     async def test_errors_only_records_the_failing_step(self) -> None:
         service = await self._run("errors_only", fail=True)
         steps = _step_attributes(service)
-        assert "zenml.step.input.text" not in steps["step clean"]
-        assert steps["step shout"]["zenml.step.input.fail"] == "true"
+        assert "zenml.step.input.text.preview" not in steps["step clean"]
+        assert steps["step shout"]["zenml.step.input.fail.preview"] == "true"
         shout = next(s for s in service.spans() if s.name == "step shout")
         assert "refusing hello" in str(shout.status.description)
 
@@ -481,7 +487,7 @@ class TestLogs:
             )
         step = next(e for e in self._lines(capsys) if e["event"] == "step_finished")
         assert step["step"] == "clean"
-        assert step["payload"]["zenml.step.input.text"] == '"visible"'
+        assert step["payload"]["zenml.step.input.text.preview"] == '"visible"'
         assert len(step["trace_id"]) == 32
         assert CANARY not in json.dumps(step)
 

@@ -6,26 +6,15 @@ module where needed, since prometheus_client must see PROMETHEUS_MULTIPROC_DIR f
 
 from __future__ import annotations
 
-from zenml_serving.telemetry.capture import (
-    CaptureDecider,
-    CaptureDecision,
-    FallbackCaptureDecider,
-    ModeDecision,
-    payload_attributes,
-)
-from zenml_serving.telemetry.redaction import REDACTED, Redactor, default_redact, make_redactor
+from zenml_serving.telemetry.capture import CaptureDecider
+from zenml_serving.telemetry.redaction import Redactor, default_redact, make_redactor
 from zenml_serving.telemetry.tracing import RedactingSpanProcessor, current_trace_attributes
 
 __all__ = [
-    "REDACTED",
     "CaptureDecider",
-    "CaptureDecision",
-    "FallbackCaptureDecider",
-    "ModeDecision",
     "RedactingSpanProcessor",
     "Redactor",
     "current_trace_attributes",
     "default_redact",
     "make_redactor",
-    "payload_attributes",
 ]

@@ -27,6 +27,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from zenml_serving.capture import CaptureMode
 from zenml_serving.telemetry import metrics
 from zenml_serving.telemetry.capture import (
     LOG_EXCEPTION_MESSAGES,
@@ -41,11 +42,11 @@ if TYPE_CHECKING:
 
     from opentelemetry.trace import Span, Tracer
 
+    from zenml_serving.capture import InvocationCapture, StepCapture
     from zenml_serving.deployment.model import ServedPipeline, ServedStep
     from zenml_serving.engine.observer import StepOutcome
     from zenml_serving.execution.invocation import Invocation, InvocationOutcome
-    from zenml_serving.telemetry.capture import CaptureDecider, CaptureDecision
-    from zenml_serving.telemetry.redaction import Redactor
+    from zenml_serving.telemetry.capture import CaptureDecider
 
 __all__ = ["TelemetryListener"]
 
@@ -68,14 +69,18 @@ class _InvocationTelemetry:
         self.log_tokens: Mapping[str, Any] = {}
         self.messages_token: Token[bool] | None = None
         self.steps: list[tuple[Span | None, object, Mapping[str, Any]]] = []
-        self._decision: CaptureDecision | None = None
+        self._capture: InvocationCapture | None = None
 
     @property
-    def decision(self) -> CaptureDecision:
+    def capture(self) -> InvocationCapture:
         """The capture decision, asked for once and only when something needs it."""
-        if self._decision is None:
-            self._decision = self.listener.decide(self.invocation)
-        return self._decision
+        if self._capture is None:
+            self._capture = self.listener.decide(self.invocation)
+        return self._capture
+
+    def step_capture(self, step: ServedStep) -> StepCapture:
+        """The capture decision for `step`."""
+        return self.capture.step(step.name)
 
     @property
     def tracing(self) -> bool:
@@ -90,8 +95,8 @@ class _InvocationTelemetry:
         span = tracer.start_span(
             f"step {step.name}", kind=SpanKind.INTERNAL, attributes={"zenml.step.name": step.name}
         )
-        if span.is_recording() and self.decision.records_anything(step.name):
-            span.set_attributes(metadata_attributes("input", inputs))
+        if span.is_recording() and (capture := self.step_capture(step)).recorded:
+            span.set_attributes(metadata_attributes(capture, "input", inputs))
         token = otel_context.attach(trace.set_span_in_context(span))
         self.steps.append((span, token, inputs))
 
@@ -108,14 +113,17 @@ class _InvocationTelemetry:
         debug = _level.isEnabledFor(logging.DEBUG)
         with_message = False
         if failed:
-            with_message = self.decision.allows_payload(step.name, "input", "*", failed=True)
+            with_message = self.step_capture(step).error_detail
             # The manager logs the failure next, on this thread: same rule for its message.
             self._allow_messages(with_message)
-        recorded = (recording or debug) and self.decision.records_anything(step.name)
+        recorded = (recording or debug) and self.step_capture(step).recorded
         payload = self._payload(step, inputs, outcome, failed=failed) if recorded else {}
         try:
             if span is not None and recording:
-                _annotate_step(span, outcome, payload, recorded=recorded, message=with_message)
+                metadata = self._metadata(step, inputs, outcome, failed=failed) if recorded else {}
+                _annotate_step(
+                    span, outcome, {**metadata, **payload}, recorded=recorded, message=with_message
+                )
             if debug:
                 _log.debug(
                     "step_finished",
@@ -133,12 +141,22 @@ class _InvocationTelemetry:
 
     def _payload(
         self, step: ServedStep, inputs: Mapping[str, Any], outcome: StepOutcome, *, failed: bool
-    ) -> dict[str, str]:
-        listener = self.listener
-        payload = listener.payload(self.decision, step.name, "input", inputs, failed=failed)
+    ) -> dict[str, Any]:
+        capture = self.step_capture(step)
+        payload = payload_attributes(capture, "input", inputs, failed=failed)
         if outcome.outputs is not None:
-            payload.update(listener.payload(self.decision, step.name, "output", outcome.outputs))
+            payload.update(payload_attributes(capture, "output", outcome.outputs))
         return payload
+
+    def _metadata(
+        self, step: ServedStep, inputs: Mapping[str, Any], outcome: StepOutcome, *, failed: bool
+    ) -> dict[str, Any]:
+        """Failing inputs may be recorded differently (errors_only); outputs after success."""
+        capture = self.step_capture(step)
+        metadata = metadata_attributes(capture, "input", inputs, failed=failed) if failed else {}
+        if outcome.outputs is not None:
+            metadata.update(metadata_attributes(capture, "output", outcome.outputs))
+        return metadata
 
     def _allow_messages(self, allowed: bool) -> None:
         token = LOG_EXCEPTION_MESSAGES.set(allowed)
@@ -156,14 +174,12 @@ class _InvocationTelemetry:
 
 
 def _annotate_step(
-    span: Span, outcome: StepOutcome, payload: dict[str, str], *, recorded: bool, message: bool
+    span: Span, outcome: StepOutcome, attributes: dict[str, Any], *, recorded: bool, message: bool
 ) -> None:
     span.set_attribute("zenml.step.status", outcome.status)
     if recorded:
         span.set_attribute("zenml.step.attempts", outcome.attempts)
-        if outcome.outputs is not None:
-            span.set_attributes(metadata_attributes("output", outcome.outputs))
-        span.set_attributes(payload)
+        span.set_attributes(attributes)
     if outcome.status == "failed":
         _record_error(span, outcome.error, recorded=recorded, with_message=message)
 
@@ -191,37 +207,13 @@ class TelemetryListener:
         *,
         tracer: Tracer | None,
         decide: CaptureDecider,
-        redact: Redactor,
-        max_bytes: int,
     ) -> None:
         self.pipeline = pipeline
         self.tracer = tracer
         """None with tracing off: metrics and log context only."""
         self.decide = decide
-        self._redact = redact
-        self._max_bytes = max_bytes
         self._span_name = f"invoke {pipeline.name}"
         self._snapshot_id = str(pipeline.snapshot_id)
-
-    def payload(
-        self,
-        decision: CaptureDecision,
-        step: str,
-        direction: Any,
-        values: Mapping[str, Any],
-        *,
-        failed: bool = False,
-    ) -> dict[str, str]:
-        """Allowed, redacted previews (through the one helper)."""
-        return payload_attributes(
-            decision,
-            step=step,
-            direction=direction,
-            values=values,
-            redact=self._redact,
-            max_bytes=self._max_bytes,
-            failed=failed,
-        )
 
     def invocation_started(self, invocation: Invocation) -> _InvocationTelemetry | None:
         """Start the invocation span (current on this thread) and observe the steps."""
@@ -265,15 +257,20 @@ class TelemetryListener:
         span = self.tracer.start_span(
             self._span_name, kind=SpanKind.INTERNAL, attributes=attributes, links=links
         )
-        if span.is_recording() and state.decision.records_anything():
+        capture = state.capture
+        if span.is_recording() and capture.mode is not CaptureMode.NONE:
             span.set_attributes(
                 {
                     "zenml.pipeline.name": self.pipeline.name,
                     "zenml.snapshot.id": self._snapshot_id,
                     "zenml.invocation.queue_wait_ms": round(waited * 1000, 3),
                     "zenml.invocation.parameter_count": len(invocation.parameters),
+                    **{f"zenml.{key}": value for key, value in capture.attributes().items()},
                 }
             )
+            if capture.run_payloads():
+                parameters = capture.preview(dict(invocation.parameters))
+                span.set_attributes(parameters.attributes("zenml.invocation.parameters"))
         return span
 
     def invocation_finished(self, invocation: Invocation, outcome: InvocationOutcome) -> None:
@@ -294,7 +291,7 @@ class TelemetryListener:
         span = state.span
         if span is not None and span.is_recording():
             span.set_attribute("zenml.invocation.status", outcome.status)
-            recorded = state.decision.records_anything()
+            recorded = state.capture.mode is not CaptureMode.NONE
             if outcome.failed_step is not None and recorded:
                 span.set_attribute("zenml.invocation.failed_step", outcome.failed_step)
             if outcome.status != "completed":

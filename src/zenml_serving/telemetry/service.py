@@ -6,9 +6,10 @@ providers and their export threads must not cross a fork), and wires what it off
 `plugins()` for Litestar (the OpenTelemetry server span), `install()` around the finished app
 (request metrics, access log, trace headers), `start()`/`stop()` in the lifespan.
 
-The hook points for the capture package are the constructor's `redact` (one function for
-every sink: span processor, payload previews, log events) and `decide` (the per-invocation
-`CaptureDecision`); see `capture.py`.
+Capture decides what spans and logs carry: the listener consults each invocation's
+`InvocationCapture` (the one ZenML run tracking uses too); `decide` (constructor) replaces
+where it comes from. `redact` replaces the redactor every sink (span processor, log events)
+applies; by default it applies the capture package's detectors with ZENML_SERVING_CAPTURE_REDACT.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from opentelemetry import trace
 from zenml_serving import __version__
 from zenml_serving.config import ConfigError
 from zenml_serving.telemetry import http, metrics
-from zenml_serving.telemetry.capture import FallbackCaptureDecider
 from zenml_serving.telemetry.listener import TelemetryListener
 from zenml_serving.telemetry.logging import configure_logging
 from zenml_serving.telemetry.redaction import make_redactor
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
 
+    from zenml_serving.capture import CapturePlan, InvocationCapture
     from zenml_serving.config import ServingConfig
     from zenml_serving.deployment.model import ServedPipeline
     from zenml_serving.execution.invocation import Invocation
@@ -108,8 +109,12 @@ class Telemetry:
             redact=self.redact,
         )
 
-    def listener(self, pipeline: ServedPipeline) -> TelemetryListener | None:
-        """The invocation listener for `pipeline` (None with tracing and metrics off)."""
+    def listener(self, pipeline: ServedPipeline, plan: CapturePlan) -> TelemetryListener | None:
+        """The invocation listener for `pipeline` (None with tracing and metrics off).
+
+        Capture decisions come from `invocation.capture` (resolved on the request path) or,
+        for an invocation made without it, from `plan`; `decide` (constructor) replaces both.
+        """
         if self.tracer_provider is None and not self.config.metrics_enabled:
             return None
         tracer = None
@@ -119,18 +124,13 @@ class Telemetry:
             metrics.BUILD_INFO.labels(
                 version=__version__, pipeline=pipeline.name, snapshot_id=str(pipeline.snapshot_id)
             ).set(1)
-        decide = self._decide or FallbackCaptureDecider(
-            pipeline,
-            default_mode=self.config.capture_default,
-            sample_rate=self.config.capture_sample_rate,
-        )
-        return TelemetryListener(
-            pipeline,
-            tracer=tracer,
-            decide=decide,
-            redact=self.redact,
-            max_bytes=self.config.capture_max_bytes,
-        )
+
+        def from_plan(invocation: Invocation) -> InvocationCapture:
+            if invocation.capture is not None:
+                return invocation.capture
+            return plan.resolve(invocation.id, invocation.capture_override)
+
+        return TelemetryListener(pipeline, tracer=tracer, decide=self._decide or from_plan)
 
     def count_outcome(self, invocation: Invocation, outcome: str) -> None:
         """The execution manager's outcome hook (client-visible outcomes, admission refusals)."""

@@ -98,15 +98,10 @@ class TestPublicApi:
 
     def test_all(self) -> None:
         assert set(zenml_serving.telemetry.__all__) == {
-            "REDACTED",
             "CaptureDecider",
-            "CaptureDecision",
-            "FallbackCaptureDecider",
-            "ModeDecision",
             "RedactingSpanProcessor",
             "Redactor",
             "current_trace_attributes",
             "default_redact",
             "make_redactor",
-            "payload_attributes",
         }
