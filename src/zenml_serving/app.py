@@ -49,7 +49,7 @@ from zenml_serving.tracking.recorder import ZenStoreRecorder
 from zenml_serving.tracking.writer import TrackingWriter
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
 
     from zenml_serving.deployment.model import ServedPipeline
     from zenml_serving.execution.invocation import Invocation, InvocationListener
@@ -96,7 +96,9 @@ def create_app(
     telemetry_listener = telemetry.listener(served_pipeline, capture_plan)
     if telemetry_listener is not None:
         listeners = [*listeners, telemetry_listener]
-    tracking = _tracking(config, served_pipeline, capture_plan)
+    tracking = _tracking(
+        config, served_pipeline, capture_plan, on_drop=telemetry.count_tracking_drops
+    )
     if tracking is not None:
         listeners = [*listeners, tracking[1]]
 
@@ -131,7 +133,7 @@ def create_app(
         if tracking is not None:
             tracking[0].start()
         await manager.start()
-        await telemetry.start(manager)
+        await telemetry.start(manager, tracking[0] if tracking is not None else None)
         signals = DrainSignals(drain)
         signals.install()
         context.ready = True
@@ -196,7 +198,11 @@ def create_app(
 
 
 def _tracking(
-    config: ServingConfig, pipeline: ServedPipeline, plan: CapturePlan
+    config: ServingConfig,
+    pipeline: ServedPipeline,
+    plan: CapturePlan,
+    *,
+    on_drop: Callable[[str, int], None] | None = None,
 ) -> tuple[TrackingWriter, TrackingListener] | None:
     """The ZenML run tracking writer and listener, unless runs are off or there is no store."""
     if not config.create_runs or pipeline.project_id is None:
@@ -206,7 +212,7 @@ def _tracking(
     def write(captured: CapturedInvocation) -> None:
         recorder.write(build_run_record(captured))
 
-    writer = TrackingWriter(write, max_queue=config.tracking_queue_size)
+    writer = TrackingWriter(write, max_queue=config.tracking_queue_size, on_drop=on_drop)
 
     def resolve(invocation: Invocation) -> InvocationCapture:
         if invocation.capture is not None:

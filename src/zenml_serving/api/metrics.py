@@ -22,6 +22,6 @@ async def metrics(
     request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]
 ) -> Response[bytes]:
     """Prometheus text (or OpenMetrics if the scraper asks for it), gauges sampled now."""
-    await sample_state(ctx.manager)
+    await sample_state(ctx.manager, ctx.tracking)
     body, content_type = service_metrics.render(request.headers.get("accept"))
     return Response(body, media_type=content_type)

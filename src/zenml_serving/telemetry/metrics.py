@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics import MetricWrapperBase
 
     from zenml_serving.execution.manager import ServingExecutionManager
+    from zenml_serving.tracking.writer import TrackingWriter
 
 __all__ = [
     "ALL_METRICS",
@@ -59,6 +60,7 @@ __all__ = [
     "TRACKING_QUEUE_DEPTH",
     "child",
     "count_outcome",
+    "count_tracking_drops",
     "exported_series_names",
     "mark_process_dead",
     "multiprocess_dir",
@@ -97,6 +99,7 @@ INVOCATION_MODES: Final = ("sync", "async", "stream")
 REJECTION_REASONS: Final = ("overloaded", "shutting_down")
 JOB_STATES: Final = ("queued", "running", "completed", "failed", "cancelled", "timed_out")
 STREAM_KINDS: Final = ("sse", "websocket")
+TRACKING_DROP_REASONS: Final = ("full", "failed", "shutdown")
 
 # -- HTTP ---------------------------------------------------------------------------------------
 
@@ -214,7 +217,8 @@ TRACKING_QUEUE_DEPTH = Gauge(
 )
 TRACKING_DROPPED = Counter(
     "zenml_serving_tracking_dropped",
-    "Run-tracking records dropped (queue full or store unreachable).",
+    "Run-tracking records dropped, by reason: full (queue), failed (store), shutdown.",
+    ["reason"],
     registry=REGISTRY,
 )
 
@@ -261,6 +265,8 @@ def _initialise_children() -> None:
         OPEN_STREAMS.labels(kind=kind)
     for state in JOB_STATES:
         JOBS.labels(state=state)
+    for reason in TRACKING_DROP_REASONS:
+        TRACKING_DROPPED.labels(reason=reason)
 
 
 _initialise_children()
@@ -320,8 +326,17 @@ def exported_series_names() -> frozenset[str]:
     return frozenset(names)
 
 
-async def sample_state(manager: ServingExecutionManager) -> None:
-    """Set the state gauges from this process's execution manager and job store."""
+def count_tracking_drops(reason: str, count: int) -> None:
+    """The tracking writer's drop hook (`TrackingWriter(on_drop=...)`)."""
+    child(TRACKING_DROPPED, reason).inc(count)
+
+
+async def sample_state(
+    manager: ServingExecutionManager, tracking: TrackingWriter | None = None
+) -> None:
+    """Set the state gauges from this process's execution manager, job store, tracking."""
+    if tracking is not None:
+        TRACKING_QUEUE_DEPTH.set(tracking.depth)
     slots = manager.slots
     EXECUTIONS_IN_FLIGHT.set(slots.in_use)
     EXECUTIONS_ORPHANED.set(slots.orphaned)

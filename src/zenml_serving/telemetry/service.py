@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from zenml_serving.execution.manager import ServingExecutionManager
     from zenml_serving.telemetry.capture import CaptureDecider
     from zenml_serving.telemetry.redaction import Redactor
+    from zenml_serving.tracking.writer import TrackingWriter
 
 __all__ = ["UNTRACED_PATHS", "Telemetry"]
 
@@ -80,6 +81,7 @@ class Telemetry:
                 trace.set_tracer_provider(self.tracer_provider)
         self._sampler: asyncio.Task[None] | None = None
         self._manager: ServingExecutionManager | None = None
+        self._tracking: TrackingWriter | None = None
         if config.metrics_enabled and config.prometheus_multiproc_dir is not None:
             if metrics.multiprocess_dir() is None:
                 raise ConfigError(
@@ -164,18 +166,26 @@ class Telemetry:
             app, metrics_enabled=self.config.metrics_enabled, access_log=self.config.access_log
         )
 
-    async def start(self, manager: ServingExecutionManager) -> None:
+    def count_tracking_drops(self, reason: str, count: int) -> None:
+        """The tracking writer's drop hook."""
+        if self.config.metrics_enabled:
+            metrics.count_tracking_drops(reason, count)
+
+    async def start(
+        self, manager: ServingExecutionManager, tracking: TrackingWriter | None = None
+    ) -> None:
         """Sample the state gauges now and every ZENML_SERVING_METRICS_INTERVAL seconds."""
         if not self.config.metrics_enabled:
             return
         self._manager = manager
+        self._tracking = tracking
         await self.sample()
         self._sampler = asyncio.create_task(self._sample_forever(), name="zenml-serving-metrics")
 
     async def sample(self) -> None:
         """Set the state gauges from the execution manager (also done before each scrape)."""
         if self._manager is not None:
-            await metrics.sample_state(self._manager)
+            await metrics.sample_state(self._manager, self._tracking)
 
     async def _sample_forever(self) -> None:
         while True:

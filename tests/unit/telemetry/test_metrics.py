@@ -123,3 +123,18 @@ class TestMultiprocessRead:
         monkeypatch.setattr(metrics.time, "sleep", lambda _: None)
         with pytest.raises(struct.error):
             metrics.render(None)
+
+
+class TestTrackingMetrics:
+    """The tracking writer's drops and queue depth reach the metrics."""
+
+    def test_drops_counted_by_reason_through_the_writer_hook(self) -> None:
+        from zenml_serving.tracking.writer import TrackingWriter
+
+        name, labels = "zenml_serving_tracking_dropped_total", {"reason": "full"}
+        before = metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+        # Not started: the one place in its queue is taken by the first record.
+        writer = TrackingWriter(lambda _: None, max_queue=1, on_drop=metrics.count_tracking_drops)
+        assert [writer.submit(item) for item in range(3)] == [True, False, False]
+        assert metrics.REGISTRY.get_sample_value(name, labels) == before + 2
+        assert writer.depth == 1
