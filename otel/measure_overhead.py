@@ -7,7 +7,8 @@ A: OTEL_SDK_DISABLED=true, ZENML_SERVING_METRICS=false.
 B: spans exported over OTLP/HTTP to a local sink (a loopback HTTP server answering 200, so
    the exporter really serializes and sends), metrics on and scraped every 5 s.
 Both: one granian worker, uvloop, --runtime-threads 1, access log on (logs go to /dev/null),
-capture mode `metadata`, the README's example pipeline (3 steps), wrk POSTing /invoke.
+capture mode `metadata`, ZenML run tracking off, the README's example pipeline (3 steps), wrk
+POSTing /invoke.
 Runs alternate A B A B ... so drift cancels (see shared/BENCHMARKING.md); the server is
 pinned to core 0 and wrk to core 1 when `taskset` exists. Prints the median and min-max of
 requests/s, p50 and p99 per variant, and B/A throughput. The target: B >= 0.85 x A.
@@ -163,6 +164,8 @@ def main() -> int:  # noqa: PLR0915 - a script, read top to bottom
         "ZENML_LOGGING_VERBOSITY": "WARN",
         "ZENML_SERVING_SOURCE_ROOT": str(ROOT),
         "ZENML_SERVING_CAPTURE_DEFAULT": "metadata",
+        # ZenML run tracking has its own cost and its own benchmark: off in both variants.
+        "ZENML_SERVING_CREATE_RUNS": "false",
         "ZENML_SERVING_LOG_FORMAT": "json",
     }
     env["ZENML_PIPELINE_DEPLOYMENT_ID"] = _snapshot(env)

@@ -92,6 +92,7 @@ def create_app(
     if served_pipeline is None:
         served_pipeline = _load(config)
         telemetry.configure_logging()  # again: importing ZenML replaced the handlers
+
     capture_plan = build_capture_plan(served_pipeline, CaptureDefaults.from_config(config))
     telemetry_listener = telemetry.listener(served_pipeline, capture_plan)
     if telemetry_listener is not None:

@@ -410,7 +410,7 @@ def _path(raw: str) -> Path:
 
 
 def _directory(raw: str) -> Path:
-    path = Path(raw).expanduser().resolve()
+    path = _path(raw)
     if not path.is_dir():
         raise ValueError(raw)
     return path

@@ -65,6 +65,20 @@ class Telemetry:
         set_global_tracer_provider: bool = True,
     ) -> None:
         """`span_exporter` replaces the one the OTEL_* variables configure (tests)."""
+        if config.metrics_enabled and config.prometheus_multiproc_dir is not None:
+            if metrics.multiprocess_dir() is None:
+                raise ConfigError(
+                    "PROMETHEUS_MULTIPROC_DIR",
+                    str(config.prometheus_multiproc_dir),
+                    "must be set before the service starts (prometheus_client reads it at "
+                    "import); start through `zenml-serving serve`",
+                )
+            if not config.prometheus_multiproc_dir.is_dir():
+                raise ConfigError(
+                    "PROMETHEUS_MULTIPROC_DIR",
+                    str(config.prometheus_multiproc_dir),
+                    "an existing folder (`zenml-serving serve` creates and empties it)",
+                )
         self.config = config
         self.redact: Redactor = redact or make_redactor(config.capture_redact)
         self._decide = decide
@@ -82,20 +96,6 @@ class Telemetry:
         self._sampler: asyncio.Task[None] | None = None
         self._manager: ServingExecutionManager | None = None
         self._tracking: TrackingWriter | None = None
-        if config.metrics_enabled and config.prometheus_multiproc_dir is not None:
-            if metrics.multiprocess_dir() is None:
-                raise ConfigError(
-                    "PROMETHEUS_MULTIPROC_DIR",
-                    str(config.prometheus_multiproc_dir),
-                    "must be set before the service starts (prometheus_client reads it at "
-                    "import); start through `zenml-serving serve`",
-                )
-            if not config.prometheus_multiproc_dir.is_dir():
-                raise ConfigError(
-                    "PROMETHEUS_MULTIPROC_DIR",
-                    str(config.prometheus_multiproc_dir),
-                    "an existing folder (`zenml-serving serve` creates and empties it)",
-                )
 
     @property
     def tracing_enabled(self) -> bool:
