@@ -182,6 +182,11 @@ def main() -> int:  # noqa: PLR0915 - a script, read top to bottom
             "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url,
             "ZENML_SERVING_METRICS": "false",
         },
+        "spans, no exporter, 10% sampled": {
+            "ZENML_SERVING_METRICS": "false",
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.1",
+        },
         "B on, 10% sampled": {
             "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url,
             "ZENML_SERVING_METRICS": "true",
