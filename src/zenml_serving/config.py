@@ -281,7 +281,7 @@ class ServingConfig:
             value = getattr(self, f.name)
             if isinstance(value, (uuid.UUID, Path)):
                 value = str(value)
-            elif f.name == "redis_url" and value is not None:
+            elif f.name in ("redis_url", "otel_exporter_otlp_endpoint") and value is not None:
                 value = redact_url(value)
             elif isinstance(value, tuple):
                 value = list(value)

@@ -17,6 +17,7 @@ import struct
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+import structlog
 from prometheus_client import (
     GC_COLLECTOR,
     PLATFORM_COLLECTOR,
@@ -70,6 +71,7 @@ __all__ = [
 ]
 
 PREFIX: Final = "zenml_serving_"
+_log = structlog.stdlib.get_logger(__name__)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 """The service's own registry (single-process mode); never the global default one."""
@@ -334,21 +336,42 @@ def count_tracking_drops(reason: str, count: int) -> None:
 async def sample_state(
     manager: ServingExecutionManager, tracking: TrackingWriter | None = None
 ) -> None:
-    """Set the state gauges from this process's execution manager, job store, tracking."""
-    if tracking is not None:
-        TRACKING_QUEUE_DEPTH.set(tracking.depth)
+    """Set the state gauges from this process's execution manager, job store, tracking.
+
+    Jobs are counted for this process only (`owner`), so that workers add up even when they
+    share a Redis store; an unreachable store leaves the job gauges as they were.
+    """
     slots = manager.slots
     EXECUTIONS_IN_FLIGHT.set(slots.in_use)
     EXECUTIONS_ORPHANED.set(slots.orphaned)
     QUEUE_DEPTH.set(slots.waiting)
     QUEUE_CAPACITY.set(slots.max_waiting)
     CONCURRENCY_LIMIT.set(slots.limit)
-    records, _ = await manager.jobs.query(status=None, limit=10**9, offset=0)
+    if tracking is not None:
+        TRACKING_QUEUE_DEPTH.set(tracking.depth)
+    try:
+        records, _ = await manager.jobs.query(status=None, limit=10**9, offset=0)
+    except Exception as exc:  # the job backend is down: its own logs say so
+        _log_jobs_unavailable(exc)
+        return
     counts = dict.fromkeys(JOB_STATES, 0)
     for record in records:
-        counts[record.status] = counts.get(record.status, 0) + 1
+        if record.owner == manager.owner:
+            counts[record.status] = counts.get(record.status, 0) + 1
     for state, count in counts.items():
-        JOBS.labels(state=state).set(count)
+        child(JOBS, state).set(count)
+
+
+_JOBS_LOG_INTERVAL_S = 60.0
+_jobs_logged_at = -_JOBS_LOG_INTERVAL_S
+
+
+def _log_jobs_unavailable(error: Exception) -> None:
+    global _jobs_logged_at  # noqa: PLW0603 - one rate limit per process
+    now = time.monotonic()
+    if now - _jobs_logged_at >= _JOBS_LOG_INTERVAL_S:
+        _jobs_logged_at = now
+        _log.warning("metrics_jobs_unavailable", error=f"{type(error).__name__}: {error}")
 
 
 @functools.lru_cache(maxsize=8192)

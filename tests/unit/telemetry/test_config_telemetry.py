@@ -32,6 +32,12 @@ class TestTelemetryVariables:
         assert config.otel_traces_exporter == "otlp"
         assert config.otel_exporter_otlp_endpoint == "http://collector:4318"
 
+    def test_endpoint_credentials_stay_out_of_status(self) -> None:
+        config = ServingConfig.from_env(
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "https://user:hunter2@collector:4318"}
+        )
+        assert "hunter2" not in str(config.public_view())
+
     def test_signal_specific_variables_win(self) -> None:
         config = ServingConfig.from_env(
             {

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -138,3 +140,37 @@ class TestTrackingMetrics:
         assert [writer.submit(item) for item in range(3)] == [True, False, False]
         assert metrics.REGISTRY.get_sample_value(name, labels) == before + 2
         assert writer.depth == 1
+
+
+class TestStateSampling:
+    """Gauges come from this process; a job store that is down breaks nothing."""
+
+    @staticmethod
+    def _manager(query: Any) -> Any:
+        from types import SimpleNamespace
+
+        slots = SimpleNamespace(in_use=2, orphaned=0, waiting=1, max_waiting=7, limit=3)
+        return SimpleNamespace(slots=slots, owner="me", jobs=SimpleNamespace(query=query))
+
+    def test_only_this_processs_jobs(self) -> None:
+        from zenml_serving.execution.records import JobRecord
+
+        async def query(**_: Any) -> tuple[list[JobRecord], int]:
+            records = [
+                JobRecord(job_id="a", created_at=0, status="running", owner="me"),
+                JobRecord(job_id="b", created_at=0, status="running", owner="other"),
+                JobRecord(job_id="c", created_at=0, status="completed", owner="me"),
+            ]
+            return records, 3
+
+        asyncio.run(metrics.sample_state(self._manager(query)))
+        assert _value("zenml_serving_jobs", state="running") == 1
+        assert _value("zenml_serving_jobs", state="completed") == 1
+        assert _value("zenml_serving_queue_capacity") == 7
+
+    def test_job_store_down(self) -> None:
+        async def query(**_: Any) -> Any:
+            raise ConnectionError("redis is down")
+
+        asyncio.run(metrics.sample_state(self._manager(query)))
+        assert _value("zenml_serving_executions_in_flight") == 2
