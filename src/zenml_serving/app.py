@@ -23,6 +23,7 @@ from zenml_serving.api.context import AppContext
 from zenml_serving.api.errors import PROBLEM_MAP
 from zenml_serving.api.invoke import invoke
 from zenml_serving.api.jobs import cancel_job, get_job, list_jobs
+from zenml_serving.api.metrics import metrics
 from zenml_serving.api.ops import health, info, status
 from zenml_serving.api.schemas import build_invoke_request_model
 from zenml_serving.api.streaming import stream_job, stream_socket
@@ -41,13 +42,14 @@ from zenml_serving.execution.manager import ServingExecutionManager
 from zenml_serving.playground import playground_handlers
 from zenml_serving.shutdown import DrainSignals
 from zenml_serving.telemetry.logging import configure_logging
+from zenml_serving.telemetry.service import Telemetry
 from zenml_serving.tracking.builder import build_run_record
 from zenml_serving.tracking.listener import TrackingListener
 from zenml_serving.tracking.recorder import ZenStoreRecorder
 from zenml_serving.tracking.writer import TrackingWriter
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
 
     from zenml_serving.deployment.model import ServedPipeline
     from zenml_serving.execution.invocation import Invocation, InvocationListener
@@ -63,26 +65,41 @@ def create_app(
     *,
     served_pipeline: ServedPipeline | None = None,
     listeners: Sequence[InvocationListener] = (),
+    telemetry: Telemetry | None = None,
 ) -> Litestar:
     """Build the Litestar app for one served pipeline (loading it from the store if not given).
 
     Called with no arguments (granian's `--factory`), a configuration or snapshot problem ends
     the worker with one log line saying what to do and exit status 2, not a traceback.
+    `telemetry` defaults to one built from `config` (tracing, metrics, logging); tests pass
+    their own (e.g. with an in-memory span exporter).
     """
     if config is None:
         try:
-            return create_app(ServingConfig.from_env(), served_pipeline=served_pipeline)
+            return create_app(
+                ServingConfig.from_env(),
+                served_pipeline=served_pipeline,
+                listeners=listeners,
+                telemetry=telemetry,
+            )
         except (ConfigError, DeploymentLoadError, CaptureConfigError) as exc:
             configure_logging()
             _log.error("startup_failed", error=str(exc))
             raise SystemExit(2) from None
-    configure_logging(config.log_level)
+    # Built here, i.e. in each granian worker: tracer providers must not cross a fork.
+    telemetry = telemetry if telemetry is not None else Telemetry(config)
+    telemetry.configure_logging()
     if served_pipeline is None:
         served_pipeline = _load(config)
-        configure_logging(config.log_level)  # again: importing ZenML replaced the handlers
+        telemetry.configure_logging()  # again: importing ZenML replaced the handlers
 
     capture_plan = build_capture_plan(served_pipeline, CaptureDefaults.from_config(config))
-    tracking = _tracking(config, served_pipeline, capture_plan)
+    telemetry_listener = telemetry.listener(served_pipeline, capture_plan)
+    if telemetry_listener is not None:
+        listeners = [*listeners, telemetry_listener]
+    tracking = _tracking(
+        config, served_pipeline, capture_plan, on_drop=telemetry.count_tracking_drops
+    )
     if tracking is not None:
         listeners = [*listeners, tracking[1]]
 
@@ -96,6 +113,7 @@ def create_app(
         request_timeout_s=config.request_timeout_s,
         shutdown_grace_s=config.shutdown_grace_s,
         listeners=listeners,
+        on_outcome=telemetry.count_outcome,
     )
     invoke_request_model = build_invoke_request_model(served_pipeline.parameters_model)
     context = AppContext(
@@ -116,6 +134,7 @@ def create_app(
         if tracking is not None:
             tracking[0].start()
         await manager.start()
+        await telemetry.start(manager, tracking[0] if tracking is not None else None)
         signals = DrainSignals(drain)
         signals.install()
         context.ready = True
@@ -135,9 +154,10 @@ def create_app(
             signals.remove()
             if tracking is not None:
                 await asyncio.to_thread(tracking[0].stop, config.shutdown_grace_s)
+            await telemetry.stop()
             _log.info("service_stopped")
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             invoke,
             list_jobs,
@@ -149,6 +169,7 @@ def create_app(
             info,
             status,
             *playground_handlers(),
+            *([metrics] if config.metrics_enabled else []),
         ],
         dependencies={"ctx": Provide(lambda: context, use_cache=True, sync_to_thread=False)},
         signature_namespace={"InvokeRequest": invoke_request_model},
@@ -159,7 +180,8 @@ def create_app(
                     enable_for_all_http_exceptions=True,
                     exception_to_problem_detail_map=PROBLEM_MAP,
                 )
-            )
+            ),
+            *telemetry.plugins(),
         ],
         openapi_config=OpenAPIConfig(
             title=f"zenml-serving: {served_pipeline.name}",
@@ -172,10 +194,16 @@ def create_app(
         logging_config=None,  # logging is ours (telemetry/logging.py), not Litestar's default
         debug=False,
     )
+    telemetry.install(app)  # outermost: counts the status that really leaves
+    return app
 
 
 def _tracking(
-    config: ServingConfig, pipeline: ServedPipeline, plan: CapturePlan
+    config: ServingConfig,
+    pipeline: ServedPipeline,
+    plan: CapturePlan,
+    *,
+    on_drop: Callable[[str, int], None] | None = None,
 ) -> tuple[TrackingWriter, TrackingListener] | None:
     """The ZenML run tracking writer and listener, unless runs are off or there is no store."""
     if not config.create_runs or pipeline.project_id is None:
@@ -185,7 +213,7 @@ def _tracking(
     def write(captured: CapturedInvocation) -> None:
         recorder.write(build_run_record(captured))
 
-    writer = TrackingWriter(write, max_queue=config.tracking_queue_size)
+    writer = TrackingWriter(write, max_queue=config.tracking_queue_size, on_drop=on_drop)
 
     def resolve(invocation: Invocation) -> InvocationCapture:
         if invocation.capture is not None:

@@ -18,6 +18,7 @@ from typing import NoReturn
 import click
 
 from zenml_serving.config import ConfigError, ServingConfig
+from zenml_serving.telemetry.multiproc import prepare_multiprocess_dir
 
 __all__ = ["main"]
 
@@ -111,6 +112,8 @@ def run_granian(config: ServingConfig) -> None:
     from granian.constants import Interfaces, Loops
 
     os.environ.setdefault("ZENML_SERVING_SOURCE_ROOT", str(Path(config.source_root)))
+    # Before granian starts the workers, which inherit the variable: see telemetry/multiproc.py.
+    prepare_multiprocess_dir(config.workers)
     server = Granian(
         "zenml_serving.app:create_app",
         factory=True,

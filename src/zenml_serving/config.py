@@ -20,6 +20,17 @@ if TYPE_CHECKING:
 __all__ = ["CAPTURE_MODES", "ConfigError", "ServingConfig", "redact_url"]
 
 CAPTURE_MODES = ("full", "sampled", "errors_only", "metadata", "none")
+_LOG_FORMATS = ("auto", "json", "console")
+_TRACES_EXPORTERS = ("none", "otlp", "console")
+_OTLP_PROTOCOLS = ("http/protobuf", "grpc")
+_SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -94,12 +105,48 @@ class ServingConfig:
     """ZENML_SERVING_CAPTURE_OVERRIDE: `allow` or `deny` request capture overrides."""
     tracking_queue_size: int = 1000
     """ZENML_SERVING_TRACKING_QUEUE_SIZE: run records waiting for the store before drops."""
+    log_format: str = "auto"
+    """ZENML_SERVING_LOG_FORMAT: `json`, `console`, or `auto` (console on a terminal)."""
+    access_log: bool = True
+    """ZENML_SERVING_ACCESS_LOG: one structured log line per HTTP request."""
+    metrics_enabled: bool = True
+    """ZENML_SERVING_METRICS: serve Prometheus `/metrics` and count requests."""
+    metrics_interval_s: float = 1.0
+    """ZENML_SERVING_METRICS_INTERVAL: seconds between samples of the state gauges."""
+    prometheus_multiproc_dir: Path | None = None
+    """PROMETHEUS_MULTIPROC_DIR: shared folder for the metrics of several worker processes
+    (`zenml-serving serve` creates and empties it; with several workers and none set, it uses
+    a fresh temporary folder)."""
+    otel_sdk_disabled: bool = False
+    """OTEL_SDK_DISABLED: true turns tracing off (no spans, no trace ids)."""
+    otel_service_name: str = "zenml-serving"
+    """OTEL_SERVICE_NAME: `service.name` of every span."""
+    otel_traces_exporter: str = "none"
+    """OTEL_TRACES_EXPORTER: `otlp`, `console` or `none` (default `otlp` when an OTLP
+    endpoint is set, else `none`: no exporter, no network calls)."""
+    otel_exporter_otlp_endpoint: str | None = None
+    """OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT (read by the exporter)."""
+    otel_exporter_otlp_protocol: str = "http/protobuf"
+    """OTEL_EXPORTER_OTLP_TRACES_PROTOCOL or OTEL_EXPORTER_OTLP_PROTOCOL."""
+    otel_traces_sampler: str = "parentbased_always_on"
+    """OTEL_TRACES_SAMPLER: one of the SDK's built-in samplers."""
+    otel_traces_sampler_arg: float = 1.0
+    """OTEL_TRACES_SAMPLER_ARG: the ratio of the `*traceidratio` samplers."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingConfig:
         """Read and validate every variable; raise ConfigError naming the first bad one."""
         env = os.environ if environ is None else environ
         defaults = cls()
+        # OTLP: the signal-specific variable wins over the general one, as in the SDK.
+        endpoint = _get(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", None, str, "a URL") or _get(
+            env, "OTEL_EXPORTER_OTLP_ENDPOINT", None, str, "a URL"
+        )
+        protocol_variable = (
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+            if env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "").strip()
+            else "OTEL_EXPORTER_OTLP_PROTOCOL"
+        )
         return cls(
             deployment_id=_get(env, "ZENML_PIPELINE_DEPLOYMENT_ID", None, _uuid, "a UUID"),
             host=env.get("ZENML_SERVICE_HOST", defaults.host) or defaults.host,
@@ -183,6 +230,48 @@ class ServingConfig:
                 _int_in(1, 1_000_000),
                 "an integer 1..1000000",
             ),
+            log_format=_get(
+                env,
+                "ZENML_SERVING_LOG_FORMAT",
+                "auto",
+                _choice(_LOG_FORMATS, lower=True),
+                " | ".join(_LOG_FORMATS),
+            ),
+            access_log=_get(env, "ZENML_SERVING_ACCESS_LOG", True, _bool, "true | false"),
+            metrics_enabled=_get(env, "ZENML_SERVING_METRICS", True, _bool, "true | false"),
+            metrics_interval_s=_get(
+                env, "ZENML_SERVING_METRICS_INTERVAL", 1.0, _positive_float, "seconds > 0"
+            ),
+            prometheus_multiproc_dir=_get(
+                env, "PROMETHEUS_MULTIPROC_DIR", None, _path, "a folder path"
+            ),
+            otel_sdk_disabled=_get(env, "OTEL_SDK_DISABLED", False, _bool, "true | false"),
+            otel_service_name=_get(env, "OTEL_SERVICE_NAME", "zenml-serving", str, "a name"),
+            otel_traces_exporter=_get(
+                env,
+                "OTEL_TRACES_EXPORTER",
+                "none" if endpoint is None else "otlp",
+                _choice(_TRACES_EXPORTERS, lower=True),
+                " | ".join(_TRACES_EXPORTERS),
+            ),
+            otel_exporter_otlp_endpoint=endpoint,
+            otel_exporter_otlp_protocol=_get(
+                env,
+                protocol_variable,
+                "http/protobuf",
+                _choice(_OTLP_PROTOCOLS, lower=True),
+                " | ".join(_OTLP_PROTOCOLS),
+            ),
+            otel_traces_sampler=_get(
+                env,
+                "OTEL_TRACES_SAMPLER",
+                "parentbased_always_on",
+                _choice(_SAMPLERS, lower=True),
+                " | ".join(_SAMPLERS),
+            ),
+            otel_traces_sampler_arg=_get(
+                env, "OTEL_TRACES_SAMPLER_ARG", 1.0, _unit_float, "a number in 0..1"
+            ),
         )
 
     def public_view(self) -> dict[str, object]:
@@ -192,7 +281,7 @@ class ServingConfig:
             value = getattr(self, f.name)
             if isinstance(value, (uuid.UUID, Path)):
                 value = str(value)
-            elif f.name == "redis_url" and value is not None:
+            elif f.name in ("redis_url", "otel_exporter_otlp_endpoint") and value is not None:
                 value = redact_url(value)
             elif isinstance(value, tuple):
                 value = list(value)
@@ -316,8 +405,12 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts)
 
 
+def _path(raw: str) -> Path:
+    return Path(raw).expanduser().resolve()
+
+
 def _directory(raw: str) -> Path:
-    path = Path(raw).expanduser().resolve()
+    path = _path(raw)
     if not path.is_dir():
         raise ValueError(raw)
     return path

@@ -11,6 +11,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from zenml_serving.telemetry.tracing import current_trace_attributes
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -87,4 +89,6 @@ def invocation_from_request(
         capture=None
         if capture_plan is None
         else capture_plan.resolve(invocation_id, override_values),
+        # The request's trace id, so that a job record carries it from the start.
+        attributes=current_trace_attributes(),
     )

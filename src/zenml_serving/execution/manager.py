@@ -89,8 +89,12 @@ class ServingExecutionManager:
         request_timeout_s: float,
         shutdown_grace_s: float,
         listeners: Sequence[InvocationListener] = (),
+        on_outcome: Callable[[Invocation, str], None] | None = None,
         maintenance_interval_s: float = 30.0,
     ) -> None:
+        """`on_outcome(invocation, outcome)` is told, on the event loop, how every invocation
+        ended for its client: completed, failed, cancelled, timed_out, or refused at
+        admission (overloaded, shutting_down). Metrics count it."""
         self.engine = engine
         self.jobs = jobs
         self.events = events
@@ -100,6 +104,7 @@ class ServingExecutionManager:
         self.stats = ExecutionStats()
         self.owner = process_owner()
         self._listeners = tuple(listeners)
+        self._on_outcome = on_outcome
         self._maintenance_interval_s = maintenance_interval_s
         self._executor: ThreadPoolExecutor | None = None
         self._active: dict[str, _ActiveJob] = {}
@@ -182,7 +187,7 @@ class ServingExecutionManager:
         InvocationTimeoutError or InvocationCancelledError (when `stop` is set, e.g. because
         the client went away).
         """
-        reservation = self._reserve()
+        reservation = self._reserve(invocation)
         stop = stop or asyncio.Event()
         self._running_sync.add(stop)
         try:
@@ -195,7 +200,7 @@ class ServingExecutionManager:
 
     async def submit(self, invocation: Invocation) -> JobRecord:
         """Queue `invocation` as a job and return its record (status `queued`)."""
-        reservation = self._reserve()
+        reservation = self._reserve(invocation)
         record = JobRecord(
             job_id=invocation.id,
             created_at=invocation.submitted_at,
@@ -331,14 +336,26 @@ class ServingExecutionManager:
 
     # -- the one execution path ------------------------------------------------------------
 
-    def _reserve(self) -> asyncio.Future[Slot]:
+    def _reserve(self, invocation: Invocation) -> asyncio.Future[Slot]:
         if not self._accepting:
+            self._tally(invocation, "shutting_down")
             raise ShuttingDownError("the service is shutting down")
         try:
             return self.slots.reserve()
         except OverloadedError:
-            self.stats.rejected += 1
+            self._tally(invocation, "overloaded")
             raise
+
+    def _tally(self, invocation: Invocation, outcome: str) -> None:
+        """Count how an invocation ended for its client (stats, then the outcome hook)."""
+        field = "rejected" if outcome == "overloaded" else outcome
+        if hasattr(self.stats, field):
+            setattr(self.stats, field, getattr(self.stats, field) + 1)
+        if self._on_outcome is not None:
+            try:
+                self._on_outcome(invocation, outcome)
+            except Exception:
+                _log.exception("outcome_hook_failed", outcome=outcome)
 
     def _remaining(self, invocation: Invocation) -> float:
         return max(0.0, invocation.submitted_at + self.request_timeout_s - time.time())
@@ -355,7 +372,7 @@ class ServingExecutionManager:
     ) -> InvocationResult:
         stop_waiter = asyncio.ensure_future(stop.wait())
         try:
-            slot = await self._wait_for_slot(reservation, token, stop_waiter)
+            slot = await self._wait_for_slot(invocation, reservation, token, stop_waiter)
             if on_start is not None:
                 on_start()
             return await self._execute(invocation, slot, token, stop_waiter, observer)
@@ -364,6 +381,7 @@ class ServingExecutionManager:
 
     async def _wait_for_slot(
         self,
+        invocation: Invocation,
         reservation: asyncio.Future[Slot],
         token: CancellationToken,
         stop_waiter: asyncio.Future[Any],
@@ -380,11 +398,14 @@ class ServingExecutionManager:
             give_up(reservation)
             raise
         if reservation.done() and not reservation.cancelled():
+            if isinstance(reservation.exception(), ShuttingDownError):
+                self._tally(invocation, "shutting_down")  # shed from the line by stop()
             return reservation.result()  # may raise ShuttingDownError
         give_up(reservation)
         if stop_waiter.done():
+            self._tally(invocation, "cancelled")
             raise InvocationCancelledError("cancelled while queued", None)
-        self.stats.timed_out += 1
+        self._tally(invocation, "timed_out")
         raise InvocationTimeoutError("timed out while queued for a free slot", None)
 
     async def _execute(
@@ -417,23 +438,23 @@ class ServingExecutionManager:
             try:
                 result = future.result()
             except InvocationTimeoutError:
-                self.stats.timed_out += 1
+                self._tally(invocation, "timed_out")
                 raise
             except (InvocationCancelledError, ShuttingDownError):
-                self.stats.cancelled += 1
+                self._tally(invocation, "cancelled")
                 raise
             except Exception:
-                self.stats.failed += 1
+                self._tally(invocation, "failed")
                 raise
-            self.stats.completed += 1
+            self._tally(invocation, "completed")
             return result
         slot.orphan()
         if stop_waiter.done():
             token.cancel("cancelled")
-            self.stats.cancelled += 1
+            self._tally(invocation, "cancelled")
             raise InvocationCancelledError("cancelled while running", None)
         token.cancel("deadline exceeded", timed_out=True)
-        self.stats.timed_out += 1
+        self._tally(invocation, "timed_out")
         raise InvocationTimeoutError(f"exceeded {self.request_timeout_s:g} s", None)
 
     @staticmethod

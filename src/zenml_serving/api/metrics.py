@@ -1,0 +1,27 @@
+"""`GET /metrics`: the Prometheus exposition of this service (every worker, merged).
+
+Open (no auth yet), excluded from tracing, left out of the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.di import NamedDependency
+
+from zenml_serving.api.context import AppContext
+from zenml_serving.telemetry import metrics as service_metrics
+from zenml_serving.telemetry.metrics import sample_state
+
+__all__ = ["metrics"]
+
+
+@get("/metrics", summary="Prometheus metrics", tags=["ops"], include_in_schema=False)
+async def metrics(
+    request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]
+) -> Response[bytes]:
+    """Prometheus text (or OpenMetrics if the scraper asks for it), gauges sampled now."""
+    await sample_state(ctx.manager, ctx.tracking)
+    body, content_type = service_metrics.render(request.headers.get("accept"))
+    return Response(body, media_type=content_type)

@@ -1,0 +1,213 @@
+"""Telemetry: the one owner of tracing, metrics and log configuration for a serving process.
+
+`create_app` builds one per app, i.e. in each granian worker after it started (OpenTelemetry
+providers and their export threads must not cross a fork), and wires what it offers:
+`listener()` for the execution manager, `count_outcome` as the manager's outcome hook,
+`plugins()` for Litestar (the OpenTelemetry server span), `install()` around the finished app
+(request metrics, access log, trace headers), `start()`/`stop()` in the lifespan.
+
+Capture decides what spans and logs carry: the listener consults each invocation's
+`InvocationCapture` (the one ZenML run tracking uses too); `decide` (constructor) replaces
+where it comes from. `redact` replaces the redactor every sink (span processor, log events)
+applies; by default it applies the capture package's detectors with ZENML_SERVING_CAPTURE_REDACT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from opentelemetry import trace
+
+from zenml_serving import __version__
+from zenml_serving.config import ConfigError
+from zenml_serving.telemetry import http, metrics
+from zenml_serving.telemetry.listener import TelemetryListener
+from zenml_serving.telemetry.logging import configure_logging
+from zenml_serving.telemetry.redaction import make_redactor
+from zenml_serving.telemetry.tracing import build_tracer_provider, route_span_details
+
+if TYPE_CHECKING:
+    from litestar.plugins import PluginProtocol
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from zenml_serving.capture import CapturePlan, InvocationCapture
+    from zenml_serving.config import ServingConfig
+    from zenml_serving.deployment.model import ServedPipeline
+    from zenml_serving.execution.invocation import Invocation
+    from zenml_serving.execution.manager import ServingExecutionManager
+    from zenml_serving.telemetry.capture import CaptureDecider
+    from zenml_serving.telemetry.redaction import Redactor
+    from zenml_serving.tracking.writer import TrackingWriter
+
+__all__ = ["UNTRACED_PATHS", "Telemetry"]
+
+UNTRACED_PATHS = ("^/metrics$", "^/health$")
+"""Scrapes and probes make no spans (they are still counted and access-logged at DEBUG)."""
+
+_log = structlog.stdlib.get_logger(__name__)
+
+
+class Telemetry:
+    """Tracing, metrics and logging for one app; see the module docstring."""
+
+    def __init__(
+        self,
+        config: ServingConfig,
+        *,
+        redact: Redactor | None = None,
+        decide: CaptureDecider | None = None,
+        span_exporter: SpanExporter | None = None,
+        set_global_tracer_provider: bool = True,
+    ) -> None:
+        """`span_exporter` replaces the one the OTEL_* variables configure (tests)."""
+        if config.metrics_enabled and config.prometheus_multiproc_dir is not None:
+            if metrics.multiprocess_dir() is None:
+                raise ConfigError(
+                    "PROMETHEUS_MULTIPROC_DIR",
+                    str(config.prometheus_multiproc_dir),
+                    "must be set before the service starts (prometheus_client reads it at "
+                    "import); start through `zenml-serving serve`",
+                )
+            if not config.prometheus_multiproc_dir.is_dir():
+                raise ConfigError(
+                    "PROMETHEUS_MULTIPROC_DIR",
+                    str(config.prometheus_multiproc_dir),
+                    "an existing folder (`zenml-serving serve` creates and empties it)",
+                )
+        self.config = config
+        self.redact: Redactor = redact or make_redactor(config.capture_redact)
+        self._decide = decide
+        self.tracer_provider: TracerProvider | None = None
+        if self.tracing_enabled:
+            self.tracer_provider = build_tracer_provider(
+                config, self.redact, exporter=span_exporter
+            )
+            if set_global_tracer_provider and isinstance(
+                trace.get_tracer_provider(), trace.ProxyTracerProvider
+            ):
+                # Third-party instrumentation in this worker exports through the same
+                # redacting processor.
+                trace.set_tracer_provider(self.tracer_provider)
+        self._sampler: asyncio.Task[None] | None = None
+        self._manager: ServingExecutionManager | None = None
+        self._tracking: TrackingWriter | None = None
+
+    @property
+    def tracing_enabled(self) -> bool:
+        """False with OTEL_SDK_DISABLED=true."""
+        return not self.config.otel_sdk_disabled
+
+    def configure_logging(self) -> None:
+        """structlog JSON/console with trace ids and the shared redactor."""
+        fmt = self.config.log_format
+        configure_logging(
+            self.config.log_level,
+            json=None if fmt == "auto" else fmt == "json",
+            redact=self.redact,
+        )
+
+    def listener(self, pipeline: ServedPipeline, plan: CapturePlan) -> TelemetryListener | None:
+        """The invocation listener for `pipeline` (None with tracing and metrics off).
+
+        Capture decisions come from `invocation.capture` (resolved on the request path) or,
+        for an invocation made without it, from `plan`; `decide` (constructor) replaces both.
+        """
+        if self.tracer_provider is None and not self.config.metrics_enabled:
+            return None
+        tracer = None
+        if self.tracer_provider is not None:
+            tracer = self.tracer_provider.get_tracer("zenml_serving", __version__)
+        if self.config.metrics_enabled:
+            metrics.BUILD_INFO.labels(
+                version=__version__, pipeline=pipeline.name, snapshot_id=str(pipeline.snapshot_id)
+            ).set(1)
+
+        def from_plan(invocation: Invocation) -> InvocationCapture:
+            if invocation.capture is not None:
+                return invocation.capture
+            return plan.resolve(invocation.id, invocation.capture_override)
+
+        return TelemetryListener(pipeline, tracer=tracer, decide=self._decide or from_plan)
+
+    def count_outcome(self, invocation: Invocation, outcome: str) -> None:
+        """The execution manager's outcome hook (client-visible outcomes, admission refusals)."""
+        if self.config.metrics_enabled:
+            metrics.count_outcome(invocation.mode, outcome)
+
+    def plugins(self) -> list[PluginProtocol]:
+        """Litestar's OpenTelemetry plugin: one server span per request, named by route."""
+        if self.tracer_provider is None:
+            return []
+        # Stable HTTP semantic conventions (http.request.method, url.path, ...); the ASGI
+        # instrumentation reads this once, when its first middleware is built.
+        os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+        from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+
+        return [
+            OpenTelemetryPlugin(
+                OpenTelemetryConfig(
+                    tracer_provider=self.tracer_provider,
+                    scope_span_details_extractor=route_span_details,
+                    server_request_hook_handler=http.remember_server_span,
+                    exclude=list(UNTRACED_PATHS),
+                    exclude_spans=["receive", "send"],
+                )
+            )
+        ]
+
+    def install(self, app: Any) -> None:
+        """Wrap the finished app: request metrics, access log, trace id response headers."""
+        http.install(
+            app, metrics_enabled=self.config.metrics_enabled, access_log=self.config.access_log
+        )
+
+    def count_tracking_drops(self, reason: str, count: int) -> None:
+        """The tracking writer's drop hook."""
+        if self.config.metrics_enabled:
+            metrics.count_tracking_drops(reason, count)
+
+    async def start(
+        self, manager: ServingExecutionManager, tracking: TrackingWriter | None = None
+    ) -> None:
+        """Sample the state gauges now and every ZENML_SERVING_METRICS_INTERVAL seconds."""
+        if not self.config.metrics_enabled:
+            return
+        self._manager = manager
+        self._tracking = tracking
+        await self.sample()
+        self._sampler = asyncio.create_task(self._sample_forever(), name="zenml-serving-metrics")
+
+    async def sample(self) -> None:
+        """Set the state gauges from the execution manager (also done before each scrape)."""
+        if self._manager is not None:
+            await metrics.sample_state(self._manager, self._tracking)
+
+    async def _sample_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.metrics_interval_s)
+            try:
+                await self.sample()
+            except Exception:
+                _log.exception("metrics_sampling_failed")
+
+    async def stop(self) -> None:
+        """Stop sampling, flush spans, and (several workers) mark this worker dead."""
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
+            await self.sample()
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()
+        if self.config.metrics_enabled:
+            metrics.mark_process_dead()
+
+    def force_flush(self) -> None:
+        """Export every ended span now (tests, and before a worker exits)."""
+        if self.tracer_provider is not None:
+            self.tracer_provider.force_flush()
