@@ -175,6 +175,18 @@ class TestCanary:
         assert store_bytes().count(CANARY.encode()) == before
 
 
+class TestSensitiveNames:
+    """A value under a sensitive name is redacted even when it does not look like a secret."""
+
+    async def test_a_plain_password_parameter_never_reaches_the_store(self) -> None:
+        plain = "correct-horse-battery-staple-4711"
+        (result,) = await invoke_all(PIPELINE, [{"parameters": {"api_key": plain}}])
+        run = run_of(result["invocation_id"])
+        assert run is not None
+        assert run.steps["clean"].run_metadata["inputs"]["api_key"]["preview"] == '"[REDACTED]"'
+        assert plain.encode() not in store_bytes()
+
+
 class TestStoreUnavailable:
     """A store that cannot be written does not slow requests down; every drop is counted."""
 

@@ -10,7 +10,7 @@ import datetime as dt
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from zenml_serving.capture import describe_value, mask_secrets
+from zenml_serving.capture import REDACTED, describe_value, is_sensitive_field, mask_secrets
 from zenml_serving.deployment.model import FromStepOutput
 from zenml_serving.tracking.records import ArtifactToSave, ExceptionRecord, RunRecord, StepRunRecord
 
@@ -96,7 +96,7 @@ def _step_record(captured: CapturedInvocation, step: CapturedStep) -> StepRunRec
     for name, value in step.inputs.items():
         decision = decisions.input(name, failed=failed)
         if decision.preview:
-            inputs[name] = decisions.preview(value).as_metadata()
+            inputs[name] = _preview(decisions, name, value)
         elif decision.metadata:
             inputs[name] = describe_value(value)
     if inputs:
@@ -107,7 +107,7 @@ def _step_record(captured: CapturedInvocation, step: CapturedStep) -> StepRunRec
     for name, value in step.outputs.items():
         decision = decisions.output(name)
         if decision.preview:
-            outputs[name] = decisions.preview(value).as_metadata()
+            outputs[name] = _preview(decisions, name, value)
         elif decision.metadata:
             outputs[name] = describe_value(value)
         if decision.persist:
@@ -129,6 +129,13 @@ def _step_record(captured: CapturedInvocation, step: CapturedStep) -> StepRunRec
         exception=_exception(step.error, decisions) if failed else None,
         upstream_outputs=upstream,
     )
+
+
+def _preview(decisions: StepCapture, name: str, value: Any) -> dict[str, Any]:
+    """A value's preview; a value whose own name is sensitive (`api_key`) is redacted whole."""
+    if is_sensitive_field(name, decisions.redact):
+        return decisions.preview(REDACTED).as_metadata() | {"type": "redacted"}
+    return decisions.preview(value).as_metadata()
 
 
 def _exception(error: BaseException | None, decisions: StepCapture) -> ExceptionRecord | None:
