@@ -425,14 +425,12 @@ class TestLogs:
     """JSON lines carry trace ids; the access log has route, status, duration; no payloads."""
 
     @staticmethod
-    def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    def _lines(capfd: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
         return [
-            json.loads(line)
-            for line in capsys.readouterr().err.splitlines()
-            if line.startswith("{")
+            json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")
         ]
 
-    async def test_access_log_and_job_lines(self, capsys: pytest.CaptureFixture[str]) -> None:
+    async def test_access_log_and_job_lines(self, capfd: pytest.CaptureFixture[str]) -> None:
         service = Traced()
         async with AsyncTestClient(service.app) as client:
             accepted = await client.post(
@@ -442,7 +440,7 @@ class TestLogs:
             )
             job = await _finished_job(client, accepted.headers["location"])
             await client.get("/health")
-        lines = self._lines(capsys)
+        lines = self._lines(capfd)
         access = [e for e in lines if e["event"] == "http_request"]
         submit = next(e for e in access if e["method"] == "POST")
         assert submit["route"] == "/invoke"
@@ -461,7 +459,7 @@ class TestLogs:
 
     @pytest.mark.parametrize("mode", ["metadata", "none"])
     async def test_no_payloads_without_capture(
-        self, mode: str, capsys: pytest.CaptureFixture[str]
+        self, mode: str, capfd: pytest.CaptureFixture[str]
     ) -> None:
         service = Traced(log_level="DEBUG", capture_default=mode)
         async with AsyncTestClient(service.app) as client:
@@ -470,7 +468,7 @@ class TestLogs:
                     "/invoke?mode=async", json={"parameters": {"text": CANARY, "fail": fail}}
                 )
             await asyncio.sleep(0.2)
-        lines = self._lines(capsys)
+        lines = self._lines(capfd)
         assert any(e["event"] == "step_finished" for e in lines)
         failure = next(e for e in lines if e["event"] == "step_failed")
         assert failure["exception"][0]["exc_value"] == WITHHELD
@@ -478,14 +476,14 @@ class TestLogs:
         assert CANARY not in json.dumps(lines)
 
     async def test_full_capture_logs_redacted_previews_at_debug(
-        self, capsys: pytest.CaptureFixture[str]
+        self, capfd: pytest.CaptureFixture[str]
     ) -> None:
         service = Traced(log_level="DEBUG", capture_default="full")
         async with AsyncTestClient(service.app) as client:
             await client.post(
                 "/invoke", json={"parameters": {"text": "visible", "api_key": CANARY}}
             )
-        step = next(e for e in self._lines(capsys) if e["event"] == "step_finished")
+        step = next(e for e in self._lines(capfd) if e["event"] == "step_finished")
         assert step["step"] == "clean"
         assert step["payload"]["zenml.step.input.text.preview"] == '"visible"'
         assert len(step["trace_id"]) == 32

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from zenml_serving.execution.slots import ExecutionSlots, OverloadedError, give_up
+from zenml_serving.execution.slots import ExecutionSlots, OverloadedError, Slot, give_up
 
 pytestmark = pytest.mark.anyio
 
@@ -16,13 +16,26 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+async def take(slots: ExecutionSlots) -> Slot:
+    """A slot: at once when one is free, else after waiting in line."""
+    reservation = slots.reserve()
+    return reservation if isinstance(reservation, Slot) else await reservation
+
+
+def queued(slots: ExecutionSlots) -> asyncio.Future[Slot]:
+    """A place in line (the test set things up so that no slot is free)."""
+    reservation = slots.reserve()
+    assert not isinstance(reservation, Slot), "expected to wait in line"
+    return reservation
+
+
 class TestAdmission:
     """Work runs up to the limit, waits up to the line's size, and is refused beyond."""
 
     async def test_the_limit_then_the_line_then_429(self) -> None:
         slots = ExecutionSlots(limit=2, max_waiting=1)
-        running = [await slots.reserve(), await slots.reserve()]
-        waiting = slots.reserve()
+        running = [await take(slots), await take(slots)]
+        waiting = queued(slots)
         assert not waiting.done()
         with pytest.raises(OverloadedError) as raised:
             slots.reserve()
@@ -37,8 +50,8 @@ class TestAdmission:
 
     async def test_first_come_first_served(self) -> None:
         slots = ExecutionSlots(limit=1, max_waiting=10)
-        holder = await slots.reserve()
-        line = [slots.reserve() for _ in range(5)]
+        holder = await take(slots)
+        line = [queued(slots) for _ in range(5)]
         order: list[int] = []
         for index, reservation in enumerate(line):
             reservation.add_done_callback(lambda _, i=index: order.append(i))
@@ -52,8 +65,8 @@ class TestAdmission:
         slots = ExecutionSlots(limit=1, max_waiting=100)
         slots.record_duration(4.0)
         short = slots.retry_after_s()
-        held = await slots.reserve()
-        line = [slots.reserve() for _ in range(9)]
+        held = await take(slots)
+        line = [queued(slots) for _ in range(9)]
         assert slots.retry_after_s() > short
         assert slots.retry_after_s() == 40
         for reservation in line:
@@ -66,31 +79,31 @@ class TestOrphans:
 
     async def test_an_orphaned_slot_blocks_new_work_until_released(self) -> None:
         slots = ExecutionSlots(limit=1, max_waiting=0)
-        slot = await slots.reserve()
+        slot = await take(slots)
         slot.orphan()
         assert slots.orphaned == 1
         with pytest.raises(OverloadedError):
             slots.reserve()
         slot.release()
         assert (slots.orphaned, slots.in_use) == (0, 0)
-        (await slots.reserve()).release()
+        (await take(slots)).release()
 
     async def test_leaving_the_line_frees_the_place(self) -> None:
         slots = ExecutionSlots(limit=1, max_waiting=1)
-        holder = await slots.reserve()
-        waiting = slots.reserve()
+        holder = await take(slots)
+        waiting = queued(slots)
         give_up(waiting)
         await asyncio.sleep(0)
         assert slots.waiting == 0
-        slots.reserve().cancel()
+        queued(slots).cancel()
         holder.release()
         assert slots.in_use == 0
 
     async def test_a_slot_handed_over_while_giving_up_is_passed_on(self) -> None:
         slots = ExecutionSlots(limit=1, max_waiting=2)
-        holder = await slots.reserve()
-        first = slots.reserve()
-        second = slots.reserve()
+        holder = await take(slots)
+        first = queued(slots)
+        second = queued(slots)
         holder.release()  # hands the slot to `first`
         give_up(first)  # ...who no longer wants it: it must go to `second`
         slot = await second
@@ -104,8 +117,8 @@ class TestClosing:
 
     async def test_close_fails_waiters_and_refuses_new_work(self) -> None:
         slots = ExecutionSlots(limit=1, max_waiting=5)
-        holder = await slots.reserve()
-        waiters = [slots.reserve() for _ in range(3)]
+        holder = await take(slots)
+        waiters = [queued(slots) for _ in range(3)]
         assert slots.close(RuntimeError("draining")) == 3
         for waiter in waiters:
             with pytest.raises(RuntimeError, match="draining"):

@@ -19,6 +19,7 @@ from zenml_serving.engine.cancellation import InvocationCancelledError
 from zenml_serving.engine.engine import StepFailedError
 from zenml_serving.execution.invocation import Invocation, invocation_from_request
 from zenml_serving.execution.outputs import OutputNotSerializableError
+from zenml_serving.execution.signals import StopSignal
 
 if TYPE_CHECKING:
     import pydantic
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["invoke"]
 
 InvokeMode = Literal["sync", "async", "stream"]
+_WATCH_AFTER_S = 0.05
 
 
 @post(
@@ -81,14 +83,14 @@ async def invoke(
 async def _invoke_sync(
     invocation: Invocation, request: Request[Any, Any, Any], ctx: AppContext
 ) -> Response[InvokeResponse | JobAccepted]:
-    stop = asyncio.Event()
-    watcher = asyncio.create_task(_set_on_disconnect(request, stop))
+    stop = StopSignal()
+    watch = _DisconnectWatch(request, stop)
     try:
         result = await ctx.manager.invoke(invocation, stop)
     except (StepFailedError, InvocationCancelledError, OutputNotSerializableError) as exc:
         raise problem_for(exc, invocation_id=invocation.id) from exc
     finally:
-        watcher.cancel()
+        watch.close()
     return Response(
         InvokeResponse(
             invocation_id=invocation.id,
@@ -112,11 +114,35 @@ async def _invoke_sync(
     )
 
 
-async def _set_on_disconnect(request: Request[Any, Any, Any], stop: asyncio.Event) -> None:
-    """Set `stop` when the client goes away, so its invocation is cancelled."""
-    with contextlib.suppress(Exception):
-        while True:
-            message = await request.receive()
-            if message["type"] == "http.disconnect":
-                stop.set()
-                return
+class _DisconnectWatch:
+    """Sets `stop` when the client goes away, so its invocation is cancelled.
+
+    Listening for the disconnect needs a task reading the ASGI `receive` channel; most sync
+    invocations finish within milliseconds, so the task is started only after
+    `_WATCH_AFTER_S`: a quick request costs a timer, not a task (measured on the sync path).
+    """
+
+    __slots__ = ("_request", "_stop", "_task", "_timer")
+
+    def __init__(self, request: Request[Any, Any, Any], stop: StopSignal) -> None:
+        self._request = request
+        self._stop = stop
+        self._task: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(_WATCH_AFTER_S, self._start)
+
+    def _start(self) -> None:
+        self._task = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                message = await self._request.receive()
+                if message["type"] == "http.disconnect":
+                    self._stop.set()
+                    return
+
+    def close(self) -> None:
+        """Stop watching (the invocation is over)."""
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()

@@ -14,8 +14,7 @@ import contextlib
 import contextvars
 import functools
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
@@ -38,7 +37,9 @@ from zenml_serving.execution.records import (
     StepProgress,
     apply_event,
 )
+from zenml_serving.execution.signals import StopSignal, race
 from zenml_serving.execution.slots import ExecutionSlots, OverloadedError, Slot, give_up
+from zenml_serving.execution.workers import WorkerThreads
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -71,7 +72,7 @@ class ExecutionStats:
 
 @dataclass
 class _ActiveJob:
-    stop: asyncio.Event
+    stop: StopSignal = field(default_factory=StopSignal)
     task: asyncio.Task[None] | None = None
 
 
@@ -106,9 +107,9 @@ class ServingExecutionManager:
         self._listeners = tuple(listeners)
         self._on_outcome = on_outcome
         self._maintenance_interval_s = maintenance_interval_s
-        self._executor: ThreadPoolExecutor | None = None
+        self._workers: WorkerThreads | None = None
         self._active: dict[str, _ActiveJob] = {}
-        self._running_sync: set[asyncio.Event] = set()
+        self._running_sync: set[StopSignal] = set()
         self._maintenance: asyncio.Task[None] | None = None
         self._drain_timer: asyncio.TimerHandle | None = None
         self._accepting = False
@@ -119,9 +120,7 @@ class ServingExecutionManager:
 
     async def start(self) -> None:
         """Create the worker threads and start background maintenance."""
-        self._executor = ThreadPoolExecutor(
-            max_workers=self.slots.limit, thread_name_prefix="zenml-serving-step"
-        )
+        self._workers = WorkerThreads(self.slots.limit)
         self.jobs.on_cancel_request(self._cancel_local)
         await self.jobs.start()
         self._maintenance = asyncio.create_task(self._maintain(), name="zenml-serving-maintenance")
@@ -167,8 +166,8 @@ class ServingExecutionManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._maintenance
         await self.jobs.close()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._workers is not None:
+            self._workers.close()
         _log.info("drain_finished", orphaned=self.slots.orphaned)
 
     @property
@@ -179,7 +178,7 @@ class ServingExecutionManager:
     # -- sync ------------------------------------------------------------------------------
 
     async def invoke(
-        self, invocation: Invocation, stop: asyncio.Event | None = None
+        self, invocation: Invocation, stop: StopSignal | None = None
     ) -> InvocationResult:
         """Run `invocation` and return its result.
 
@@ -188,7 +187,7 @@ class ServingExecutionManager:
         the client went away).
         """
         reservation = self._reserve(invocation)
-        stop = stop or asyncio.Event()
+        stop = stop or StopSignal()
         self._running_sync.add(stop)
         try:
             token = CancellationToken.with_timeout(self._remaining(invocation))
@@ -216,7 +215,7 @@ class ServingExecutionManager:
         except BaseException:
             give_up(reservation)
             raise
-        active = _ActiveJob(stop=asyncio.Event())
+        active = _ActiveJob()
         self._active[invocation.id] = active
         active.task = asyncio.create_task(
             self._run_job(invocation, reservation, active), name=f"job-{invocation.id}"
@@ -240,7 +239,10 @@ class ServingExecutionManager:
             await asyncio.wait([active.task], timeout=5.0)
 
     async def _run_job(
-        self, invocation: Invocation, reservation: asyncio.Future[Slot], active: _ActiveJob
+        self,
+        invocation: Invocation,
+        reservation: Slot | asyncio.Future[Slot],
+        active: _ActiveJob,
     ) -> None:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[JobEvent | None] = asyncio.Queue()
@@ -336,7 +338,7 @@ class ServingExecutionManager:
 
     # -- the one execution path ------------------------------------------------------------
 
-    def _reserve(self, invocation: Invocation) -> asyncio.Future[Slot]:
+    def _reserve(self, invocation: Invocation) -> Slot | asyncio.Future[Slot]:
         if not self._accepting:
             self._tally(invocation, "shutting_down")
             raise ShuttingDownError("the service is shutting down")
@@ -363,46 +365,39 @@ class ServingExecutionManager:
     async def _run(
         self,
         invocation: Invocation,
-        reservation: asyncio.Future[Slot],
+        reservation: Slot | asyncio.Future[Slot],
         token: CancellationToken,
-        stop: asyncio.Event,
+        stop: StopSignal,
         *,
         observer: ExecutionObserver | None,
         on_start: Callable[[], None] | None = None,
     ) -> InvocationResult:
-        stop_waiter = asyncio.ensure_future(stop.wait())
-        try:
-            slot = await self._wait_for_slot(invocation, reservation, token, stop_waiter)
-            if on_start is not None:
-                on_start()
-            return await self._execute(invocation, slot, token, stop_waiter, observer)
-        finally:
-            stop_waiter.cancel()
+        if isinstance(reservation, Slot):
+            slot = reservation
+        else:
+            slot = await self._wait_for_slot(invocation, reservation, token, stop)
+        if on_start is not None:
+            on_start()
+        return await self._execute(invocation, slot, token, stop, observer)
 
     async def _wait_for_slot(
         self,
         invocation: Invocation,
         reservation: asyncio.Future[Slot],
         token: CancellationToken,
-        stop_waiter: asyncio.Future[Any],
+        stop: StopSignal,
     ) -> Slot:
-        if reservation.done():
-            return reservation.result()
         try:
-            await asyncio.wait(
-                [reservation, stop_waiter],
-                timeout=self._until(token),
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+            outcome = await race(reservation, stop, self._until(token))  # type: ignore[arg-type]
         except BaseException:
             give_up(reservation)
             raise
-        if reservation.done() and not reservation.cancelled():
+        if outcome == "done" and not reservation.cancelled():
             if isinstance(reservation.exception(), ShuttingDownError):
-                self._tally(invocation, "shutting_down")  # shed from the line by stop()
+                self._tally(invocation, "shutting_down")  # shed from the line by draining
             return reservation.result()  # may raise ShuttingDownError
         give_up(reservation)
-        if stop_waiter.done():
+        if outcome == "stop":
             self._tally(invocation, "cancelled")
             raise InvocationCancelledError("cancelled while queued", None)
         self._tally(invocation, "timed_out")
@@ -413,16 +408,24 @@ class ServingExecutionManager:
         invocation: Invocation,
         slot: Slot,
         token: CancellationToken,
-        stop_waiter: asyncio.Future[Any],
+        stop: StopSignal,
         observer: ExecutionObserver | None,
     ) -> InvocationResult:
-        assert self._executor is not None, "start() the manager first"
-        loop = asyncio.get_running_loop()
-        context = contextvars.copy_context()
+        assert self._workers is not None, "start() the manager first"
         started = time.perf_counter()
-        future = loop.run_in_executor(
-            self._executor, context.run, self._run_in_thread, invocation, token, observer
-        )
+        try:
+            future = self._workers.submit(
+                functools.partial(
+                    contextvars.copy_context().run,
+                    self._run_in_thread,
+                    invocation,
+                    token,
+                    observer,
+                )
+            )
+        except BaseException:
+            slot.release()
+            raise
 
         def finished(done: asyncio.Future[InvocationResult]) -> None:
             slot.release()
@@ -431,12 +434,10 @@ class ServingExecutionManager:
                 done.exception()  # an orphaned run's error is logged by the thread, not lost
 
         future.add_done_callback(finished)
-        await asyncio.wait(
-            [future, stop_waiter], timeout=self._until(token), return_when=asyncio.FIRST_COMPLETED
-        )
-        if future.done():
+        outcome = await race(future, stop, self._until(token))
+        if outcome == "done":
             try:
-                result = future.result()
+                result: InvocationResult = future.result()
             except InvocationTimeoutError:
                 self._tally(invocation, "timed_out")
                 raise
@@ -449,7 +450,7 @@ class ServingExecutionManager:
             self._tally(invocation, "completed")
             return result
         slot.orphan()
-        if stop_waiter.done():
+        if outcome == "stop":
             token.cancel("cancelled")
             self._tally(invocation, "cancelled")
             raise InvocationCancelledError("cancelled while running", None)

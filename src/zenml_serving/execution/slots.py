@@ -81,21 +81,21 @@ class ExecutionSlots:
         rounds = (self.waiting + 1) / max(self.limit, 1)
         return max(1, min(3600, math.ceil(rounds * self._mean_duration_s)))
 
-    def reserve(self) -> asyncio.Future[Slot]:
-        """Claim a slot now or a place in line; raise OverloadedError if neither is free.
+    def reserve(self) -> Slot | asyncio.Future[Slot]:
+        """Claim a slot now (returned directly) or a place in line (a future resolving to the
+        Slot when it is this claim's turn); raise OverloadedError if neither is free.
 
-        The returned future resolves to the Slot when it is this claim's turn. Cancel the
-        future to leave the line (a slot handed over at that moment is passed on).
+        Cancel the future (or call `give_up`) to leave the line; a slot handed over at that
+        moment is passed on.
         """
         if self._closed:
             raise RuntimeError("execution slots are closed")
-        future: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
         if self.in_use < self.limit and not self._waiters:
             self.in_use += 1
-            future.set_result(Slot(self))
-            return future
+            return Slot(self)
         if self.waiting >= self.max_waiting:
             raise OverloadedError(self.retry_after_s())
+        future: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
         future.add_done_callback(self._on_waiter_done)
         return future
@@ -126,9 +126,11 @@ class ExecutionSlots:
                 self._waiters.remove(waiter)
 
 
-def give_up(reservation: asyncio.Future[Slot]) -> None:
-    """Leave the line; if a slot was handed over in the meantime, give it back."""
-    if not reservation.done():
+def give_up(reservation: Slot | asyncio.Future[Slot]) -> None:
+    """Leave the line (or drop the slot); a slot handed over in the meantime is given back."""
+    if isinstance(reservation, Slot):
+        reservation.release()
+    elif not reservation.done():
         reservation.cancel()
     elif not reservation.cancelled() and reservation.exception() is None:
         reservation.result().release()

@@ -119,7 +119,7 @@ def configure_logging(
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_stderr())
     handler.setFormatter(formatter)
     handler.set_name("zenml-serving")
     root = logging.getLogger()
@@ -129,6 +129,28 @@ def configure_logging(
         old.close()
     root.handlers = [handler]
     root.setLevel(level)
+
+
+_STDERR: Any = None
+
+
+def _stderr() -> Any:
+    """Our own line-buffered stream on file descriptor 2.
+
+    Importing ZenML replaces `sys.stderr.write` with a wrapper that routes every write through
+    its step-log machinery; log lines written by the service itself need none of that (it cost
+    several percent of a request), so they bypass it.
+    """
+    global _STDERR  # noqa: PLW0603 - one stream per process, opened on first use
+    if _STDERR is None:
+        try:
+            fd = sys.__stderr__.fileno() if sys.__stderr__ is not None else 2
+            _STDERR = open(  # noqa: SIM115 - lives as long as the process
+                fd, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False
+            )
+        except (OSError, ValueError):  # no real stderr (e.g. captured by a test runner)
+            _STDERR = sys.stderr
+    return _STDERR
 
 
 def _identity(_: Any, __: str, event_dict: Any) -> Any:

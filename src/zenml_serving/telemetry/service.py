@@ -83,6 +83,7 @@ class Telemetry:
         self.redact: Redactor = redact or make_redactor(config.capture_redact)
         self._decide = decide
         self.tracer_provider: TracerProvider | None = None
+        self._has_exporter = span_exporter is not None or config.otel_traces_exporter != "none"
         if self.tracing_enabled:
             self.tracer_provider = build_tracer_provider(
                 config, self.redact, exporter=span_exporter
@@ -99,8 +100,10 @@ class Telemetry:
 
     @property
     def tracing_enabled(self) -> bool:
-        """False with OTEL_SDK_DISABLED=true."""
-        return not self.config.otel_sdk_disabled
+        """Spans are made only when they go somewhere: an exporter is configured (an OTLP
+        endpoint, or OTEL_TRACES_EXPORTER=console) and OTEL_SDK_DISABLED is not set. Without
+        one, tracing costs nothing (no middleware, no spans, no trace ids)."""
+        return self._has_exporter and not self.config.otel_sdk_disabled
 
     def configure_logging(self) -> None:
         """structlog JSON/console with trace ids and the shared redactor."""
