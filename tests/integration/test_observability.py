@@ -431,7 +431,7 @@ class TestLogs:
         ]
 
     async def test_access_log_and_job_lines(self, capfd: pytest.CaptureFixture[str]) -> None:
-        service = Traced()
+        service = Traced(access_log=True)
         async with AsyncTestClient(service.app) as client:
             accepted = await client.post(
                 f"/invoke?mode=async&token={CANARY}",

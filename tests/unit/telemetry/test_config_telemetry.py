@@ -22,7 +22,7 @@ class TestTelemetryVariables:
         assert config.otel_traces_sampler == "parentbased_always_on"
         assert (config.metrics_enabled, config.access_log, config.log_format) == (
             True,
-            True,
+            False,
             "auto",
         )
         assert config.prometheus_multiproc_dir is None
