@@ -112,7 +112,6 @@ def create_app(
         max_queue_size=config.max_queue_size,
         request_timeout_s=config.request_timeout_s,
         shutdown_grace_s=config.shutdown_grace_s,
-        inline_steps=config.inline_steps,
         listeners=listeners,
         on_outcome=telemetry.count_outcome,
     )

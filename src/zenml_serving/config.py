@@ -103,10 +103,6 @@ class ServingConfig:
     """ZENML_SERVING_CAPTURE_REDACT: extra field names to redact (comma-separated)."""
     capture_override: str = "allow"
     """ZENML_SERVING_CAPTURE_OVERRIDE: `allow` or `deny` request capture overrides."""
-    inline_steps: bool = False
-    """ZENML_SERVING_INLINE_STEPS: run steps on the event loop, not a worker thread (saves the
-    thread hand-off; only for pipelines of fast, pure-Python steps: a slow step then stalls
-    every request of the process, and cancellation acts only between steps)."""
     tracking_queue_size: int = 1000
     """ZENML_SERVING_TRACKING_QUEUE_SIZE: run records waiting for the store before drops."""
     log_format: str = "auto"
@@ -229,7 +225,6 @@ class ServingConfig:
                 _choice(("allow", "deny"), lower=True),
                 "allow | deny",
             ),
-            inline_steps=_get(env, "ZENML_SERVING_INLINE_STEPS", False, _bool, "true | false"),
             tracking_queue_size=_get(
                 env,
                 "ZENML_SERVING_TRACKING_QUEUE_SIZE",

@@ -174,17 +174,3 @@ class TestOperations:
         response = await client.get("/health")
         assert response.status_code == 200
         assert response.json()["deployment_loaded"] is True
-
-
-class TestInlineSteps:
-    """ZENML_SERVING_INLINE_STEPS runs steps on the event loop with the same results."""
-
-    async def test_inline_steps_give_the_same_outputs_and_failures(self) -> None:
-        async with AsyncTestClient(app_for(TEXT, inline_steps=True)) as c:
-            ok = await c.post("/invoke", json={"parameters": {"message": "I love it"}})
-        async with AsyncTestClient(
-            app_for("examples.failing:failing_pipeline", inline_steps=True)
-        ) as c:
-            failed = await c.post("/invoke", json={"parameters": {"text": "boom"}})
-        assert ok.json()["outputs"]["output"]["text"] == "i love it"
-        assert (failed.status_code, failed.json()["step"]) == (500, "validate")

@@ -92,14 +92,11 @@ class ServingExecutionManager:
         listeners: Sequence[InvocationListener] = (),
         on_outcome: Callable[[Invocation, str], None] | None = None,
         maintenance_interval_s: float = 30.0,
-        inline_steps: bool = False,
     ) -> None:
         """`on_outcome(invocation, outcome)` is told, on the event loop, how every invocation
         ended for its client: completed, failed, cancelled, timed_out, or refused at
         admission (overloaded, shutting_down). Metrics count it."""
         self.engine = engine
-        self.inline_steps = inline_steps
-        """Run steps on the event loop instead of a worker thread (opt-in; see README)."""
         self.jobs = jobs
         self.events = events
         self.request_timeout_s = request_timeout_s
@@ -391,7 +388,7 @@ class ServingExecutionManager:
         stop: StopSignal,
     ) -> Slot:
         try:
-            outcome = await race(reservation, stop, self._until(token))
+            outcome = await race(reservation, stop, self._until(token))  # type: ignore[arg-type]
         except BaseException:
             give_up(reservation)
             raise
@@ -416,11 +413,16 @@ class ServingExecutionManager:
     ) -> InvocationResult:
         assert self._workers is not None, "start() the manager first"
         started = time.perf_counter()
-        run = functools.partial(
-            contextvars.copy_context().run, self._run_in_thread, invocation, token, observer
-        )
         try:
-            future = self._run_inline(run) if self.inline_steps else self._workers.submit(run)
+            future = self._workers.submit(
+                functools.partial(
+                    contextvars.copy_context().run,
+                    self._run_in_thread,
+                    invocation,
+                    token,
+                    observer,
+                )
+            )
         except BaseException:
             slot.release()
             raise
@@ -455,16 +457,6 @@ class ServingExecutionManager:
         token.cancel("deadline exceeded", timed_out=True)
         self._tally(invocation, "timed_out")
         raise InvocationTimeoutError(f"exceeded {self.request_timeout_s:g} s", None)
-
-    @staticmethod
-    def _run_inline(run: Callable[[], InvocationResult]) -> asyncio.Future[InvocationResult]:
-        """ZENML_SERVING_INLINE_STEPS: run on the event loop itself (no thread hand-off)."""
-        future: asyncio.Future[InvocationResult] = asyncio.get_running_loop().create_future()
-        try:
-            future.set_result(run())
-        except Exception as exc:
-            future.set_exception(exc)
-        return future
 
     @staticmethod
     def _until(token: CancellationToken) -> float | None:

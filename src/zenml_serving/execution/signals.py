@@ -9,7 +9,7 @@ it.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -56,7 +56,7 @@ class StopSignal:
             pass
 
 
-async def race(awaited: asyncio.Future[Any], stop: StopSignal, timeout: float | None) -> Outcome:
+async def race(awaited: asyncio.Future[object], stop: StopSignal, timeout: float | None) -> Outcome:
     """Wait until `awaited` is done, `stop` is set or `timeout` seconds pass; say which."""
     if awaited.done():
         return "done"
