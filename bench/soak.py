@@ -1,0 +1,283 @@
+"""A long, bounded, mixed run against one real service: nothing lost, memory stays flat.
+
+    .venv/bin/python bench/soak.py                  # 10 minutes, 16 clients
+    .venv/bin/python bench/soak.py --minutes 2      # a shorter check
+
+Serves `tests/pipelines/slow.py` (three steps that sleep as told) under granian with a small
+concurrency limit and queue, so that overload (429) really happens, and runs clients that mix:
+sync invocations, async jobs polled to the end, streamed invocations (`mode=stream`, read to
+the final event), jobs cancelled while running, and bursts well past capacity. Every response
+is classified; anything that is not an expected status is an *unexplained* error. At the end
+every accepted job must have reached a final state (checked through `GET /jobs/{id}`), and the
+worker's resident memory is compared between the middle and the end of the run.
+
+Bounded in time (`--minutes`) and in requests (`--max-requests`); loopback only; the server is
+stopped on exit, error or Ctrl-C. Results: `bench/results/<timestamp>-soak.json` and a summary.
+Not a CI test (tests never assert time or memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.machine import tree_pids  # noqa: E402
+from bench.targets import Server, Target, stop_all  # noqa: E402
+
+PIPELINE = "tests.pipelines.slow:slow_pipeline"
+FINAL = {"completed", "failed", "cancelled", "timed_out"}
+
+
+@dataclass
+class Tally:
+    """What the clients saw."""
+
+    by_kind: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+    unexplained: Counter[str] = field(default_factory=Counter)
+    accepted_jobs: list[str] = field(default_factory=list)
+    requests: int = 0
+
+    def note(self, kind: str, status: int | str, expected: set[int]) -> None:
+        self.requests += 1
+        self.by_kind[kind] += 1
+        self.statuses[f"{kind} {status}"] += 1
+        if status not in expected:
+            self.unexplained[f"{kind} {status}"] += 1
+
+
+def body(first: float, second: float = 0.0, third: float = 0.0) -> dict[str, Any]:
+    return {"parameters": {"first_s": first, "second_s": second, "third_s": third}}
+
+
+async def sync_call(client: httpx.AsyncClient, tally: Tally) -> None:
+    response = await client.post("/invoke", json=body(0.002, 0.002, 0.002))
+    tally.note("sync", response.status_code, {200, 429})
+
+
+async def async_job(client: httpx.AsyncClient, tally: Tally) -> None:
+    response = await client.post("/invoke?mode=async", json=body(0.01, 0.01, 0.01))
+    tally.note("async-submit", response.status_code, {202, 429})
+    if response.status_code != 202:
+        return
+    job_id = response.json()["job_id"]
+    tally.accepted_jobs.append(job_id)
+    for _ in range(200):
+        job = await client.get(f"/jobs/{job_id}")
+        tally.note("async-poll", job.status_code, {200})
+        if job.status_code != 200 or job.json()["status"] in FINAL:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def streamed(client: httpx.AsyncClient, tally: Tally) -> None:
+    async with client.stream("POST", "/invoke?mode=stream", json=body(0.01, 0.01)) as response:
+        tally.note("stream", response.status_code, {200, 429})
+        if response.status_code != 200:
+            await response.aread()
+            return
+        final = None
+        async for line in response.aiter_lines():
+            if line.startswith("event: job."):
+                final = line.removeprefix("event: ")
+        ok = final in {"job.completed", "job.failed", "job.cancelled", "job.timed_out"}
+        tally.note("stream-final", "ok" if ok else f"missing ({final})", {"ok"})  # type: ignore[arg-type]
+
+
+async def cancelled(client: httpx.AsyncClient, tally: Tally) -> None:
+    response = await client.post("/invoke?mode=async", json=body(0.3, 0.3))
+    tally.note("cancel-submit", response.status_code, {202, 429})
+    if response.status_code != 202:
+        return
+    job_id = response.json()["job_id"]
+    tally.accepted_jobs.append(job_id)
+    await asyncio.sleep(random.uniform(0.0, 0.3))
+    cancel = await client.post(f"/jobs/{job_id}/cancel")
+    tally.note("cancel", cancel.status_code, {200})
+
+
+async def burst(client: httpx.AsyncClient, tally: Tally) -> None:
+    responses = await asyncio.gather(
+        *(client.post("/invoke", json=body(0.05)) for _ in range(20)), return_exceptions=True
+    )
+    for response in responses:
+        if isinstance(response, BaseException):
+            tally.note("burst", type(response).__name__, {200, 429})
+        else:
+            tally.note("burst", response.status_code, {200, 429})
+
+
+MIX = (
+    (sync_call, 60),
+    (async_job, 15),
+    (streamed, 12),
+    (cancelled, 8),
+    (burst, 5),
+)
+
+
+async def client_loop(url: str, tally: Tally, deadline: float, max_requests: int) -> None:
+    functions, weights = zip(*MIX, strict=True)
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        while time.monotonic() < deadline and tally.requests < max_requests:
+            action = random.choices(functions, weights)[0]
+            try:
+                await action(client, tally)
+            except httpx.HTTPError as exc:
+                tally.note(action.__name__, type(exc).__name__, set())
+
+
+def rss_mib(root_pid: int) -> float:
+    """Resident memory of the server's workers (all processes but granian's main)."""
+    total = 0
+    for pid in tree_pids(root_pid):
+        if pid == root_pid:
+            continue
+        with contextlib.suppress(OSError), Path(f"/proc/{pid}/status").open() as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total / 1024
+
+
+async def run(args: argparse.Namespace, server: Server) -> dict[str, Any]:
+    tally = Tally()
+    started = time.monotonic()
+    deadline = started + args.minutes * 60
+    samples: list[tuple[float, float]] = [(0.0, rss_mib(server.pid))]
+
+    async def sample_memory() -> None:
+        while True:
+            await asyncio.sleep(args.minutes * 60 / 20)
+            samples.append((time.monotonic() - started, rss_mib(server.pid)))
+
+    sampler = asyncio.create_task(sample_memory())
+    await asyncio.gather(
+        *(
+            client_loop(server.base_url, tally, deadline, args.max_requests)
+            for _ in range(args.clients)
+        )
+    )
+    sampler.cancel()
+    samples.append((time.monotonic() - started, rss_mib(server.pid)))
+
+    # Every accepted job must reach a final state.
+    not_final: list[str] = []
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+        for job_id in tally.accepted_jobs:
+            for _ in range(100):
+                job = await client.get(f"/jobs/{job_id}")
+                if job.status_code == 200 and job.json()["status"] in FINAL:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                not_final.append(job_id)
+        status = (await client.get("/status")).json()
+
+    middle = min(samples, key=lambda s: abs(s[0] - samples[-1][0] / 2))
+    end = samples[-1]
+    return {
+        "minutes": args.minutes,
+        "clients": args.clients,
+        "requests": tally.requests,
+        "by_kind": dict(tally.by_kind),
+        "statuses": dict(sorted(tally.statuses.items())),
+        "unexplained_errors": dict(tally.unexplained),
+        "accepted_jobs": len(tally.accepted_jobs),
+        "jobs_not_final": not_final,
+        "rejected_429": sum(v for k, v in tally.statuses.items() if k.endswith(" 429")),
+        "rss_mib": {"start": samples[0][1], "middle": middle[1], "end": end[1]},
+        "rss_growth_middle_to_end": (end[1] - middle[1]) / middle[1] if middle[1] else None,
+        "rss_samples": samples,
+        "service_totals": status["execution"]["totals"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--max-requests", type=int, default=2_000_000)
+    parser.add_argument("--concurrency", type=int, default=4, help="ZENML_SERVING_MAX_CONCURRENCY")
+    parser.add_argument("--queue", type=int, default=16, help="ZENML_SERVING_MAX_QUEUE_SIZE")
+    args = parser.parse_args()
+
+    env = {
+        **os.environ,
+        "ZENML_CONFIG_PATH": os.environ.get(
+            "ZENML_CONFIG_PATH", str(ROOT / ".zenml-local" / "config")
+        ),
+        "ZENML_ANALYTICS_OPT_IN": "false",
+        "ZENML_LOGGING_VERBOSITY": "WARN",
+        "ZENML_SERVING_SOURCE_ROOT": str(ROOT),
+    }
+    snapshot = subprocess.run(
+        [sys.executable, "-m", "zenml_serving", "snapshot", PIPELINE, "--name", "soak"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()[-1]
+    target = Target(
+        name="zenml-serving-soak",
+        argv=(sys.executable, "-m", "zenml_serving", "serve"),
+        description="zenml-serving on the slow pipeline, small limits",
+        env={
+            "ZENML_PIPELINE_DEPLOYMENT_ID": snapshot,
+            "ZENML_SERVICE_HOST": "127.0.0.1",
+            "ZENML_SERVICE_PORT": "{port}",
+            "ZENML_SERVING_MAX_CONCURRENCY": str(args.concurrency),
+            "ZENML_SERVING_MAX_QUEUE_SIZE": str(args.queue),
+            "ZENML_SERVING_CAPTURE_DEFAULT": "sampled",
+            "ZENML_SERVING_CAPTURE_SAMPLE_RATE": "0.01",
+            "ZENML_SERVING_JOB_TTL": "60",
+            "ZENML_SERVING_MAX_JOBS": "2000",
+        },
+    )
+    results_dir = ROOT / "bench" / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    server = Server(
+        target, base_env=env, cwd=ROOT, log_path=results_dir / f"{stamp}-soak.log", cpu=None
+    )
+    try:
+        server.wait_ready()
+        result = asyncio.run(run(args, server))
+    finally:
+        stop_all()
+    result["command"] = " ".join(sys.argv)
+    (results_dir / f"{stamp}-soak.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k != "rss_samples"}, indent=2))
+    ok = not result["unexplained_errors"] and not result["jobs_not_final"]
+    growth = result["rss_growth_middle_to_end"]
+    print(
+        f"\nsoak: {result['requests']} requests, {result['rejected_429']} shed with 429, "
+        f"{sum(result['unexplained_errors'].values())} unexplained errors, "
+        f"{len(result['jobs_not_final'])} of {result['accepted_jobs']} accepted jobs not final, "
+        f"RSS {result['rss_mib']['start']:.0f} -> {result['rss_mib']['middle']:.0f} -> "
+        f"{result['rss_mib']['end']:.0f} MiB (middle to end {100 * (growth or 0):+.1f}%)"
+    )
+    return 0 if ok and growth is not None and growth < 0.10 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
