@@ -27,7 +27,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,7 +37,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.targets import Server, Target, stop_all  # noqa: E402
+from bench.service import base_env, serving_target, snapshot  # noqa: E402
+from bench.targets import Server, stop_all  # noqa: E402
 
 SLOW = "tests.pipelines.slow:slow_pipeline"
 CHAIN = "tests.pipelines.long_chain:long_chain_pipeline"
@@ -62,31 +62,11 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def snapshot(env: dict[str, str], target: str, name: str) -> str:
-    return subprocess.run(
-        [sys.executable, "-m", "zenml_serving", "snapshot", target, "--name", name],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()[-1]
-
-
-def serve(env: dict[str, str], snapshot_id: str, log: Path, **extra: str) -> Server:
-    target = Target(
-        name="zenml-serving",
-        argv=(sys.executable, "-m", "zenml_serving", "serve"),
-        description="zenml-serving",
-        env={
-            "ZENML_PIPELINE_DEPLOYMENT_ID": snapshot_id,
-            "ZENML_SERVICE_HOST": "127.0.0.1",
-            "ZENML_SERVICE_PORT": "{port}",
-            "ZENML_SERVING_CAPTURE_DEFAULT": "none",
-            **extra,
-        },
+def serve(snapshot_id: str, log: Path, **extra: str) -> Server:
+    target = serving_target(
+        snapshot_id, "zenml-serving", "zenml-serving", ZENML_SERVING_CAPTURE_DEFAULT="none", **extra
     )
-    server = Server(target, base_env=env, cwd=ROOT, log_path=log, cpu=0)
+    server = Server(target, base_env=base_env(), cwd=ROOT, log_path=log, cpu=0)
     server.wait_ready()
     return server
 
@@ -202,15 +182,6 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
     os.sched_setaffinity(0, {1})  # the client on core 1, the server pinned to core 0
-    env = {
-        **os.environ,
-        "ZENML_CONFIG_PATH": os.environ.get(
-            "ZENML_CONFIG_PATH", str(ROOT / ".zenml-local" / "config")
-        ),
-        "ZENML_ANALYTICS_OPT_IN": "false",
-        "ZENML_LOGGING_VERBOSITY": "WARN",
-        "ZENML_SERVING_SOURCE_ROOT": str(ROOT),
-    }
     results_dir = ROOT / "bench" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -218,17 +189,16 @@ def main() -> int:
     result: dict[str, Any] = {"command": " ".join(sys.argv)}
     try:
         if args.only in (None, "sse"):
-            server = serve(env, snapshot(env, SLOW, "bench-slow"), log)
+            server = serve(snapshot(SLOW, "bench-slow"), log)
             result["async_submit_sse"] = asyncio.run(submit_and_stream(server.base_url, args.jobs))
             server.stop()
         if args.only in (None, "rate"):
-            server = serve(env, snapshot(env, CHAIN, "bench-chain"), log)
+            server = serve(snapshot(CHAIN, "bench-chain"), log)
             result["stream_rate"] = asyncio.run(stream_rate(server.base_url))
             server.stop()
         if args.only in (None, "overload"):
             server = serve(
-                env,
-                snapshot(env, SLOW, "bench-slow"),
+                snapshot(SLOW, "bench-slow"),
                 log,
                 ZENML_SERVING_MAX_CONCURRENCY="4",
                 ZENML_SERVING_MAX_QUEUE_SIZE="4",

@@ -21,7 +21,6 @@ import atexit
 import dataclasses
 import functools
 import json
-import os
 import shlex
 import signal
 import subprocess
@@ -36,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.machine import CLK_TCK, CpuWindow, machine_info, read_cpu, wait_for_quiet
 from bench.report import load_tables, startup_table
 from bench.scenarios import EXAMPLE, REGISTRY, ROOT, VENV_BIN, ZENML_VENV_BIN, Context
+from bench.service import base_env
 from bench.targets import Server, ServerError, stop_all
 from bench.wrk import Shape, WrkError, run_wrk
 
@@ -92,16 +92,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 # -- preparation ---------------------------------------------------------------------------
-
-
-def base_env() -> dict[str, str]:
-    """The environment every server starts with: the local ZenML store, quiet ZenML."""
-    env = dict(os.environ)
-    env.setdefault("ZENML_CONFIG_PATH", str(ROOT / ".zenml-local" / "config"))
-    env.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
-    env.setdefault("ZENML_LOGGING_VERBOSITY", "WARN")
-    env.setdefault("ZENML_SERVING_SOURCE_ROOT", str(ROOT))
-    return env
 
 
 def _last_line(command: list[str], what: str) -> str:

@@ -22,9 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import random
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -38,7 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import tree_pids  # noqa: E402
-from bench.targets import Server, Target, stop_all  # noqa: E402
+from bench.service import base_env, serving_target, snapshot  # noqa: E402
+from bench.targets import Server, stop_all  # noqa: E402
 
 PIPELINE = "tests.pipelines.slow:slow_pipeline"
 FINAL = {"completed", "failed", "cancelled", "timed_out"}
@@ -220,38 +219,17 @@ def main() -> int:
     parser.add_argument("--queue", type=int, default=16, help="ZENML_SERVING_MAX_QUEUE_SIZE")
     args = parser.parse_args()
 
-    env = {
-        **os.environ,
-        "ZENML_CONFIG_PATH": os.environ.get(
-            "ZENML_CONFIG_PATH", str(ROOT / ".zenml-local" / "config")
-        ),
-        "ZENML_ANALYTICS_OPT_IN": "false",
-        "ZENML_LOGGING_VERBOSITY": "WARN",
-        "ZENML_SERVING_SOURCE_ROOT": str(ROOT),
-    }
-    snapshot = subprocess.run(
-        [sys.executable, "-m", "zenml_serving", "snapshot", PIPELINE, "--name", "soak"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()[-1]
-    target = Target(
-        name="zenml-serving-soak",
-        argv=(sys.executable, "-m", "zenml_serving", "serve"),
-        description="zenml-serving on the slow pipeline, small limits",
-        env={
-            "ZENML_PIPELINE_DEPLOYMENT_ID": snapshot,
-            "ZENML_SERVICE_HOST": "127.0.0.1",
-            "ZENML_SERVICE_PORT": "{port}",
-            "ZENML_SERVING_MAX_CONCURRENCY": str(args.concurrency),
-            "ZENML_SERVING_MAX_QUEUE_SIZE": str(args.queue),
-            "ZENML_SERVING_CAPTURE_DEFAULT": "sampled",
-            "ZENML_SERVING_CAPTURE_SAMPLE_RATE": "0.01",
-            "ZENML_SERVING_JOB_TTL": "60",
-            "ZENML_SERVING_MAX_JOBS": "2000",
-        },
+    env = base_env()
+    target = serving_target(
+        snapshot(PIPELINE, "soak"),
+        "zenml-serving-soak",
+        "zenml-serving on the slow pipeline, small limits",
+        ZENML_SERVING_MAX_CONCURRENCY=str(args.concurrency),
+        ZENML_SERVING_MAX_QUEUE_SIZE=str(args.queue),
+        ZENML_SERVING_CAPTURE_DEFAULT="sampled",
+        ZENML_SERVING_CAPTURE_SAMPLE_RATE="0.01",
+        ZENML_SERVING_JOB_TTL="60",
+        ZENML_SERVING_MAX_JOBS="2000",
     )
     results_dir = ROOT / "bench" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,18 @@ from tests.conftest import REPO_ROOT
 pytestmark = pytest.mark.e2e
 
 
+def wait_until(
+    predicate: Callable[[], object], timeout_s: float = 30.0, what: str = "condition"
+) -> None:
+    """Poll `predicate` until true; fail after `timeout_s` (a guard, not a timing assertion)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as probe:

@@ -19,7 +19,7 @@ import websockets.sync.client as ws_client
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import snapshot_of
-from tests.e2e.conftest import ServiceFactory, ServiceProcess, start_service
+from tests.e2e.conftest import ServiceFactory, ServiceProcess, start_service, wait_until
 from tests.e2e.sse import read_events
 
 pytestmark = pytest.mark.e2e
@@ -29,16 +29,6 @@ SLOW = "tests.pipelines.slow:slow_pipeline"
 
 def journal_of(path: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
-
-
-def wait_until(predicate: Any, timeout_s: float = 30.0, what: str = "condition") -> None:
-    """Poll `predicate` until true; fail after `timeout_s` (a guard, not a timing assertion)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def slow_params(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.server
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import snapshot_of
-from tests.e2e.conftest import ServiceFactory, ServiceProcess
+from tests.e2e.conftest import ServiceFactory, ServiceProcess, wait_until
 from tests.promtool import require_promtool
 from tests.telemetry_support import CANARY, sample
 
@@ -30,13 +29,7 @@ REQUESTS = 6
 
 
 def _until(condition: Callable[[], bool], what: str, limit_s: float = 60.0) -> None:
-    """Poll `condition` (bounded); fail saying `what` did not happen."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"{what} did not happen within {limit_s} s")
+    wait_until(condition, limit_s, what)
 
 
 def _scrape(service: ServiceProcess) -> str:

@@ -18,7 +18,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO_ROOT, snapshot_of
+from tests.e2e.conftest import free_port
 from tests.services import unavailable
 
 if TYPE_CHECKING:
@@ -62,12 +62,6 @@ SLOW_STEPS = ("first", "second", "third")
 # ------------------------------------------------------------------ a real granian process
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass
 class Service:
     """One granian process serving one snapshot on a loopback port."""
@@ -96,7 +90,7 @@ class Service:
 
 def _start(target: str, store_env: dict[str, str], log_dir: Path) -> Service:
     snapshot_id = str(snapshot_of(target, **SNAPSHOT_VALUES.get(target, {})))
-    port = _free_port()
+    port = free_port()
     log_path = log_dir / f"granian-{port}.log"
     env = {
         **os.environ,

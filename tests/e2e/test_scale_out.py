@@ -19,9 +19,9 @@ import pytest
 import websockets.sync.client as ws_client
 
 from tests.conftest import snapshot_of
-from tests.e2e.conftest import ServiceFactory, ServiceProcess, start_service
+from tests.e2e.conftest import ServiceFactory, ServiceProcess, start_service, wait_until
 from tests.e2e.sse import read_events
-from tests.e2e.test_execution import SLOW, journal_of, slow_params, wait_until
+from tests.e2e.test_execution import SLOW, journal_of, slow_params
 from tests.services import RedisServer, delete_namespace, fresh_namespace, shared_redis_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
