@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
@@ -25,8 +26,10 @@ from zenml_serving.api.errors import PROBLEM_MAP
 from zenml_serving.api.invoke import invoke
 from zenml_serving.api.jobs import cancel_job, get_job, list_jobs
 from zenml_serving.api.metrics import metrics
-from zenml_serving.api.ops import health, info, status
+from zenml_serving.api.ops import health, info, livez, status
+from zenml_serving.api.request_limits import STATE_KEY, ParameterLimits
 from zenml_serving.api.schemas import build_invoke_request_model
+from zenml_serving.api.security import BearerKeyMiddleware, add_security_headers, cors_config
 from zenml_serving.api.streaming import stream_job, stream_socket
 from zenml_serving.capture import (
     CaptureConfigError,
@@ -40,6 +43,7 @@ from zenml_serving.deployment.loader import DeploymentLoadError, load_served_pip
 from zenml_serving.engine.engine import DirectExecutionEngine
 from zenml_serving.execution.backends import build_backend
 from zenml_serving.execution.manager import ServingExecutionManager
+from zenml_serving.loop_monitor import LoopLagMonitor
 from zenml_serving.playground import playground_handlers
 from zenml_serving.shutdown import DrainSignals
 from zenml_serving.telemetry.logging import configure_logging
@@ -96,13 +100,14 @@ def create_app(
 
     capture_plan = build_capture_plan(served_pipeline, CaptureDefaults.from_config(config))
     telemetry_listener = telemetry.listener(served_pipeline, capture_plan)
-    if telemetry_listener is not None:
-        listeners = [*listeners, telemetry_listener]
     tracking = _tracking(
         config, served_pipeline, capture_plan, on_drop=telemetry.count_tracking_drops
     )
-    if tracking is not None:
-        listeners = [*listeners, tracking[1]]
+    listeners = [
+        *listeners,
+        *([telemetry_listener] if telemetry_listener is not None else []),
+        *([tracking[1]] if tracking is not None else []),
+    ]
 
     backend = build_backend(config, served_pipeline.snapshot_id)
     manager = ServingExecutionManager(
@@ -123,6 +128,7 @@ def create_app(
         manager=manager,
         invoke_request_model=invoke_request_model,
         capture_plan=capture_plan,
+        loop_monitor=LoopLagMonitor(),
         tracking=tracking[0] if tracking is not None else None,
     )
 
@@ -135,14 +141,11 @@ def create_app(
         if tracking is not None:
             tracking[0].start()
         await manager.start()
+        context.loop_monitor.start()
         await telemetry.start(manager, tracking[0] if tracking is not None else None)
         signals = DrainSignals(drain)
         signals.install()
-        # Everything loaded so far (ZenML, the step code: ~300k objects) lives as long as the
-        # process: take it out of the garbage collector's sight, so that full collections stop
-        # walking it on the request path.
-        gc.collect()
-        gc.freeze()
+        _freeze_startup_heap()
         context.ready = True
         _log.info(
             "service_ready",
@@ -157,6 +160,7 @@ def create_app(
         finally:
             context.ready = False
             await manager.stop()
+            await context.loop_monitor.stop()
             signals.remove()
             if tracking is not None:
                 await asyncio.to_thread(tracking[0].stop, config.shutdown_grace_s)
@@ -172,12 +176,22 @@ def create_app(
             stream_job,
             stream_socket,
             health,
+            livez,
             info,
             status,
             *playground_handlers(),
             *([metrics] if config.metrics_enabled else []),
         ],
         dependencies={"ctx": Provide(lambda: context, use_cache=True, sync_to_thread=False)},
+        state=State({STATE_KEY: ParameterLimits.from_config(config)}),
+        middleware=(
+            [BearerKeyMiddleware(config.auth_key, guard_metrics=config.metrics_auth)]
+            if config.auth_key is not None
+            else []
+        ),
+        cors_config=cors_config(config),
+        before_send=[add_security_headers],
+        request_max_body_size=config.max_request_bytes,
         signature_namespace={"InvokeRequest": invoke_request_model},
         lifespan=[lifespan],
         plugins=[
@@ -202,6 +216,14 @@ def create_app(
     )
     telemetry.install(app)  # outermost: counts the status that really leaves
     return app
+
+
+def _freeze_startup_heap() -> None:
+    """Everything loaded so far (ZenML, the step code: ~300k objects) lives as long as the
+    process: take it out of the garbage collector's sight, so that full collections stop
+    walking it on the request path."""
+    gc.collect()
+    gc.freeze()
 
 
 def _tracking(

@@ -111,6 +111,24 @@ class ServingConfig:
     """ZENML_SERVING_ACCESS_LOG: one structured log line per HTTP request (off by default: it
     costs about a third of the throughput of a fast pipeline; metrics and traces cover
     requests, and failures are always logged)."""
+    auth_key: str | None = field(default=None, repr=False)
+    """ZENML_SERVING_AUTH_KEY: when set, every route but the health probes, the playground's
+    static files and (unless ZENML_SERVING_METRICS_AUTH) `/metrics` needs
+    `Authorization: Bearer <key>` (at least 16 characters, no spaces)."""
+    metrics_auth: bool = False
+    """ZENML_SERVING_METRICS_AUTH: true guards `/metrics` with the auth key too."""
+    cors_origins: tuple[str, ...] = ()
+    """ZENML_SERVING_CORS_ORIGINS: comma-separated origins browsers may call from (CORS off
+    when empty; `*` only without an auth key)."""
+    max_request_bytes: int = 4 * 1024 * 1024
+    """ZENML_SERVING_MAX_REQUEST_SIZE: largest request body (and WebSocket message), bytes."""
+    max_parameter_depth: int = 32
+    """ZENML_SERVING_MAX_PARAMETER_DEPTH: deepest nesting of objects/arrays in `parameters`."""
+    max_parameter_items: int = 10_000
+    """ZENML_SERVING_MAX_PARAMETER_ITEMS: most values (all levels) in `parameters`."""
+    health_max_loop_lag_s: float = 2.0
+    """ZENML_SERVING_HEALTH_MAX_LOOP_LAG: event-loop lag (seconds) past which `/livez` and
+    `/health` answer 503."""
     metrics_enabled: bool = True
     """ZENML_SERVING_METRICS: serve Prometheus `/metrics` and count requests."""
     metrics_interval_s: float = 1.0
@@ -149,7 +167,7 @@ class ServingConfig:
             if env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "").strip()
             else "OTEL_EXPORTER_OTLP_PROTOCOL"
         )
-        return cls(
+        config = cls(
             deployment_id=_get(env, "ZENML_PIPELINE_DEPLOYMENT_ID", None, _uuid, "a UUID"),
             host=env.get("ZENML_SERVICE_HOST", defaults.host) or defaults.host,
             port=_get(env, "ZENML_SERVICE_PORT", defaults.port, _int_in(1, 65535), "1..65535"),
@@ -274,7 +292,50 @@ class ServingConfig:
             otel_traces_sampler_arg=_get(
                 env, "OTEL_TRACES_SAMPLER_ARG", 1.0, _unit_float, "a number in 0..1"
             ),
+            auth_key=_get(
+                env,
+                "ZENML_SERVING_AUTH_KEY",
+                None,
+                _auth_key,
+                "at least 16 characters without spaces (e.g. `openssl rand -hex 32`)",
+                secret=True,
+            ),
+            metrics_auth=_get(env, "ZENML_SERVING_METRICS_AUTH", False, _bool, "true | false"),
+            cors_origins=_get(
+                env,
+                "ZENML_SERVING_CORS_ORIGINS",
+                (),
+                _origins,
+                "comma-separated origins like https://app.example.com, or *",
+            ),
+            max_request_bytes=_get(
+                env,
+                "ZENML_SERVING_MAX_REQUEST_SIZE",
+                defaults.max_request_bytes,
+                _int_in(1024, 1 << 30),
+                "bytes, 1024..1073741824",
+            ),
+            max_parameter_depth=_get(
+                env, "ZENML_SERVING_MAX_PARAMETER_DEPTH", 32, _int_in(1, 256), "1..256"
+            ),
+            max_parameter_items=_get(
+                env,
+                "ZENML_SERVING_MAX_PARAMETER_ITEMS",
+                10_000,
+                _int_in(1, 10_000_000),
+                "1..10000000",
+            ),
+            health_max_loop_lag_s=_get(
+                env, "ZENML_SERVING_HEALTH_MAX_LOOP_LAG", 2.0, _positive_float, "seconds > 0"
+            ),
         )
+        if "*" in config.cors_origins and config.auth_key is not None:
+            raise ConfigError(
+                "ZENML_SERVING_CORS_ORIGINS",
+                env.get("ZENML_SERVING_CORS_ORIGINS"),
+                "`*` lets every website call an authenticated API: list the origins explicitly",
+            )
+        return config
 
     def public_view(self) -> dict[str, object]:
         """The configuration as shown by /status: every field, nothing secret."""
@@ -283,6 +344,8 @@ class ServingConfig:
             value = getattr(self, f.name)
             if isinstance(value, (uuid.UUID, Path)):
                 value = str(value)
+            elif f.name == "auth_key":
+                value = None if value is None else "***"
             elif f.name in ("redis_url", "otel_exporter_otlp_endpoint") and value is not None:
                 value = redact_url(value)
             elif isinstance(value, tuple):
@@ -297,6 +360,8 @@ def _get(
     default: T,
     parse: Callable[[str], T],
     allowed: str,
+    *,
+    secret: bool = False,
 ) -> T:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -304,7 +369,8 @@ def _get(
     try:
         return parse(raw.strip())
     except ValueError:
-        raise ConfigError(name, raw, f"expected {allowed}") from None
+        shown = "<hidden>" if secret else raw
+        raise ConfigError(name, shown, f"expected {allowed}") from None
 
 
 def _uuid(raw: str) -> uuid.UUID:
@@ -363,6 +429,23 @@ def _choice(options: tuple[str, ...], *, lower: bool = False) -> Callable[[str],
 
 def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+
+
+def _auth_key(raw: str) -> str:
+    if len(raw) < 16 or any(c.isspace() for c in raw):
+        raise ValueError("bad key")  # never the key itself: the message may be logged
+    return raw
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    for origin in origins:
+        if origin == "*":
+            continue
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+            raise ValueError(origin)
+    return origins
 
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")

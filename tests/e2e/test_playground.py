@@ -88,7 +88,9 @@ class Service:
                 self.process.wait(10)
 
 
-def _start(target: str, store_env: dict[str, str], log_dir: Path) -> Service:
+def _start(
+    target: str, store_env: dict[str, str], log_dir: Path, auth_key: str | None = None
+) -> Service:
     snapshot_id = str(snapshot_of(target, **SNAPSHOT_VALUES.get(target, {})))
     port = free_port()
     log_path = log_dir / f"granian-{port}.log"
@@ -98,6 +100,7 @@ def _start(target: str, store_env: dict[str, str], log_dir: Path) -> Service:
         "ZENML_PIPELINE_DEPLOYMENT_ID": snapshot_id,
         "ZENML_SERVING_SHUTDOWN_GRACE": "1",
         "ZENML_SERVING_SSE_HEARTBEAT": "1",
+        **({"ZENML_SERVING_AUTH_KEY": auth_key} if auth_key else {}),
     }
     command = [
         sys.executable,
@@ -138,15 +141,16 @@ def _start(target: str, store_env: dict[str, str], log_dir: Path) -> Service:
 @pytest.fixture(scope="module")
 def services(
     zenml_store_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[[str], Service]]:
-    """`services(target)`: a granian process for that pipeline, started once per module."""
-    started: dict[str, Service] = {}
+) -> Iterator[Callable[..., Service]]:
+    """`services(target, auth_key=None)`: a granian process for that pipeline (and key),
+    started once per module."""
+    started: dict[tuple[str, str | None], Service] = {}
     log_dir = tmp_path_factory.mktemp("playground-services")
 
-    def get(target: str) -> Service:
-        if target not in started:
-            started[target] = _start(target, zenml_store_env, log_dir)
-        return started[target]
+    def get(target: str, auth_key: str | None = None) -> Service:
+        if (target, auth_key) not in started:
+            started[target, auth_key] = _start(target, zenml_store_env, log_dir, auth_key)
+        return started[target, auth_key]
 
     yield get
     for service in started.values():
@@ -682,33 +686,25 @@ class TestSession:
 
 
 class TestAuthentication:
-    """With bearer auth on (simulated in front of the service), the key is asked for once."""
+    """With ZENML_SERVING_AUTH_KEY set on the service, the page asks for the key once."""
 
-    KEY = "s3cret-key"
+    KEY = "s3cret-key-for-the-playground"
 
     def test_key_asked_once_kept_in_the_tab_and_sent_everywhere(
-        self, services: Callable[[str], Service], playground: Callable[[Service], Playground]
+        self, services: Callable[..., Service], playground: Callable[[Service], Playground]
     ) -> None:
         expect = _expect()
-        tab = playground(services(SLOW))
+        tab = playground(services(SLOW, auth_key=self.KEY))
         api = re.compile(r"^http://127\.0\.0\.1:\d+/(info|invoke|jobs|stream)")
         answered_401: list[str] = []
-
-        def require_key(route: Route) -> None:
-            if route.request.headers.get("authorization") == f"Bearer {self.KEY}":
-                route.continue_()
-                return
-            answered_401.append(route.request.url)
-            route.fulfill(
-                status=401,
-                headers={
-                    "Content-Type": "application/problem+json",
-                    "WWW-Authenticate": 'Bearer realm="zenml-serving"',
-                },
-                body=json.dumps({"status": 401, "title": "Unauthorized", "detail": "key"}),
-            )
-
-        tab.page.route(api, require_key)
+        tab.page.on(
+            "response",
+            lambda response: (
+                answered_401.append(response.url)
+                if response.status == 401 and api.match(response.url)
+                else None
+            ),
+        )
         page = tab.page
         page.goto(tab.service.url + "/playground")
         dialog = page.get_by_role("dialog", name="API key required")

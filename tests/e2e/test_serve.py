@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT, snapshot_of
-from tests.e2e.conftest import ServiceFactory, ServiceProcess, start_service
+from tests.e2e.conftest import ServiceFactory, ServiceProcess, free_port, start_service
 
 pytestmark = pytest.mark.e2e
 
@@ -109,6 +109,25 @@ class TestProcessLifecycle:
         assert "no snapshot or deployment with ID 00000000-0000-4000-8000-000000000000" in log
         assert "zenml-serving snapshot" in log
         assert "Traceback" not in log
+
+    def test_unreachable_store_stops_startup_without_leaking_its_password(
+        self, zenml_store_env: dict[str, str], tmp_path: Path
+    ) -> None:
+        closed_port = free_port()  # nothing listens there
+        service = start_service(
+            "00000000-0000-4000-8000-000000000000",
+            zenml_store_env,
+            tmp_path,
+            wait=False,
+            ZENML_STORE_URL=f"mysql://zenml:s3cret-pw@127.0.0.1:{closed_port}/zenml",
+        )
+        code = service.process.wait(180)
+        assert code != 0
+        log = service.log()
+        failure = next(line for line in log.splitlines() if '"startup_failed"' in line)
+        assert "cannot open the ZenML store" in failure
+        assert "check ZENML_STORE_URL" in failure
+        assert "s3cret-pw" not in log
 
     def test_invalid_configuration_is_refused_before_serving(
         self, zenml_store_env: dict[str, str]

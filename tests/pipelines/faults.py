@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 from zenml import pipeline, step
@@ -10,7 +11,8 @@ from zenml import pipeline, step
 
 @step
 def misbehave(fault: str, size: int, seconds: float) -> str:
-    """`raise`, `allocate` (`size` bytes), `hang` (`seconds`), `exit` (kill the process), or ok."""
+    """`raise`, `allocate` (`size` bytes), `hang` (`seconds`), `exit` (kill the process),
+    `hold_gil` (a regex that backtracks 2**`size` times without releasing the GIL), or ok."""
     if fault == "raise":
         raise RuntimeError("asked to fail")
     if fault == "allocate":
@@ -18,6 +20,8 @@ def misbehave(fault: str, size: int, seconds: float) -> str:
         return f"allocated {len(block)} bytes"
     if fault == "hang":
         time.sleep(seconds)
+    if fault == "hold_gil":
+        re.fullmatch(r"(a+)+", "a" * size + "b")
     if fault == "exit":
         os._exit(17)
     return "ok"

@@ -77,3 +77,54 @@ class TestPublicView:
         view = ServingConfig.from_env({"ZENML_SERVING_CAPTURE_REDACT": "a,b"}).public_view()
         assert view["capture_redact"] == ["a", "b"]
         assert isinstance(view["source_root"], str)
+
+
+class TestSecuritySettings:
+    """The auth key never shows; CORS and limits are validated at startup."""
+
+    KEY = "0123456789abcdef-key"
+
+    def test_the_key_is_read_but_never_shown(self) -> None:
+        config = ServingConfig.from_env({"ZENML_SERVING_AUTH_KEY": self.KEY})
+        assert config.auth_key == self.KEY
+        assert config.public_view()["auth_key"] == "***"
+        assert self.KEY not in repr(config)
+        assert ServingConfig.from_env({}).public_view()["auth_key"] is None
+
+    def test_a_short_key_is_refused_without_echoing_it(self) -> None:
+        with pytest.raises(ConfigError) as error:
+            ServingConfig.from_env({"ZENML_SERVING_AUTH_KEY": "short-secret"})
+        assert error.value.variable == "ZENML_SERVING_AUTH_KEY"
+        assert "short-secret" not in str(error.value)
+        assert "at least 16 characters" in str(error.value)
+
+    @pytest.mark.parametrize(
+        "origins", ["app.example.com", "https://app.example.com/path", "ftp://x.example"]
+    )
+    def test_an_origin_must_be_scheme_and_host(self, origins: str) -> None:
+        with pytest.raises(ConfigError, match="ZENML_SERVING_CORS_ORIGINS"):
+            ServingConfig.from_env({"ZENML_SERVING_CORS_ORIGINS": origins})
+
+    def test_origins_are_listed_and_a_wildcard_needs_no_key(self) -> None:
+        config = ServingConfig.from_env(
+            {"ZENML_SERVING_CORS_ORIGINS": "https://a.example.com/, http://localhost:5173"}
+        )
+        assert config.cors_origins == ("https://a.example.com", "http://localhost:5173")
+        assert ServingConfig.from_env({"ZENML_SERVING_CORS_ORIGINS": "*"}).cors_origins == ("*",)
+        with pytest.raises(ConfigError, match="list the origins explicitly"):
+            ServingConfig.from_env(
+                {"ZENML_SERVING_CORS_ORIGINS": "*", "ZENML_SERVING_AUTH_KEY": self.KEY}
+            )
+
+    def test_limits(self) -> None:
+        config = ServingConfig.from_env(
+            {
+                "ZENML_SERVING_MAX_REQUEST_SIZE": "65536",
+                "ZENML_SERVING_MAX_PARAMETER_DEPTH": "8",
+                "ZENML_SERVING_MAX_PARAMETER_ITEMS": "500",
+            }
+        )
+        assert (config.max_request_bytes, config.max_parameter_depth) == (65536, 8)
+        assert config.max_parameter_items == 500
+        with pytest.raises(ConfigError, match="ZENML_SERVING_MAX_REQUEST_SIZE"):
+            ServingConfig.from_env({"ZENML_SERVING_MAX_REQUEST_SIZE": "10"})

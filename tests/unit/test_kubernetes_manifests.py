@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
-from zenml_serving.api.ops import health, info, status
+from zenml_serving.api.ops import health, info, livez, status
+from zenml_serving.api.security import EXCLUDE_FROM_AUTH
 from zenml_serving.config import ServingConfig
 
 KUBERNETES = REPO_ROOT / "deploy" / "kubernetes"
@@ -35,7 +36,7 @@ EXPORTED_GAUGES = {
     "zenml_serving_executions_in_flight",
     "zenml_serving_concurrency_limit",
 }
-SERVED_PATHS = {p for handler in (health, info, status) for p in handler.paths} | {"/metrics"}
+SERVED_PATHS = {p for h in (health, info, livez, status) for p in h.paths} | {"/metrics"}
 GRANIAN_KILL_MARGIN_S = 5  # cli.run_granian: workers_kill_timeout = shutdown grace + 5
 
 
@@ -143,6 +144,14 @@ class TestProbesAndTermination:
             assert http["path"] in SERVED_PATHS, probe
             assert http["port"] in ports, probe
 
+    def test_probes_stay_open_when_an_auth_key_is_set(self, container: dict[str, Any]) -> None:
+        """A kubelet has no key: every probed route must be excluded from auth."""
+        handlers = {p: h for h in (health, info, livez, status) for p in h.paths}
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            path = container[probe]["httpGet"]["path"]
+            assert handlers[path].opt.get(EXCLUDE_FROM_AUTH) is True, probe
+        assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+
     def test_termination_grace_exceeds_prestop_plus_drain(
         self, manifests: dict[str, dict[str, Any]], pod: dict[str, Any], container: dict[str, Any]
     ) -> None:
@@ -156,7 +165,7 @@ class TestProbesAndTermination:
     def test_liveness_never_restarts_a_draining_pod(
         self, pod: dict[str, Any], container: dict[str, Any]
     ) -> None:
-        """/health answers 503 while draining: liveness must tolerate the whole drain."""
+        """Even if a drain makes the loop lag, liveness must tolerate the whole termination."""
         liveness = container["livenessProbe"]
         window_s = liveness["periodSeconds"] * liveness["failureThreshold"]
         assert window_s > pod["spec"]["terminationGracePeriodSeconds"]

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from zenml_serving.config import ServingConfig
     from zenml_serving.deployment.model import ServedPipeline
     from zenml_serving.execution.manager import ServingExecutionManager
+    from zenml_serving.loop_monitor import LoopLagMonitor
     from zenml_serving.tracking.writer import TrackingWriter
 
 __all__ = ["AppContext"]
@@ -28,6 +29,7 @@ class AppContext:
         "capture_plan",
         "config",
         "invoke_request_model",
+        "loop_monitor",
         "manager",
         "pipeline",
         "ready",
@@ -43,6 +45,7 @@ class AppContext:
         manager: ServingExecutionManager,
         invoke_request_model: type[pydantic.BaseModel],
         capture_plan: CapturePlan,
+        loop_monitor: LoopLagMonitor,
         tracking: TrackingWriter | None = None,
     ) -> None:
         self.config = config
@@ -52,6 +55,7 @@ class AppContext:
         self.pipeline = pipeline
         self.manager = manager
         self.invoke_request_model = invoke_request_model
+        self.loop_monitor = loop_monitor
         self.started_at = time.time()
         self.ready = False
         """True between the end of startup and the start of draining."""

@@ -8,6 +8,7 @@ process: they go to the log.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from http import HTTPStatus
 from typing import Any
 
 from litestar.exceptions import HTTPException, ValidationException
@@ -128,12 +129,27 @@ def _validation(exc: ValidationException) -> ProblemDetailsException:
 
 
 def _http(exc: HTTPException) -> ProblemDetailsException:
-    kind = {404: "not-found", 405: "method-not-allowed", 413: "too-large", 415: "media-type"}
+    kind = {
+        401: "unauthorized",
+        404: "not-found",
+        405: "method-not-allowed",
+        413: "too-large",
+        415: "media-type",
+    }
+    try:
+        title = HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        title = "Error"
+    detail = exc.detail
+    if exc.status_code == 413:
+        detail = (
+            "the request body is larger than this service accepts (ZENML_SERVING_MAX_REQUEST_SIZE)"
+        )
     return problem(
         exc.status_code,
         kind.get(exc.status_code, "http"),
-        exc.detail or "Error",
-        exc.detail,
+        title,
+        detail or title,
         headers=exc.headers,
     )
 

@@ -13,6 +13,7 @@ from litestar.response import ServerSentEvent
 
 from zenml_serving.api.context import AppContext
 from zenml_serving.api.errors import problem, problem_for
+from zenml_serving.api.request_limits import vet_json_body
 from zenml_serving.api.schemas import InvokeResponse, JobAccepted, StepSummary
 from zenml_serving.api.streaming import job_event_stream
 from zenml_serving.engine.cancellation import InvocationCancelledError
@@ -45,6 +46,7 @@ _WATCH_AFTER_S = 0.05
     ),
     status_code=200,
     tags=["invoke"],
+    guards=[vet_json_body],
 )
 async def invoke(
     data: JSONBody[InvokeRequest],

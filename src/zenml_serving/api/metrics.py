@@ -1,6 +1,7 @@
 """`GET /metrics`: the Prometheus exposition of this service (every worker, merged).
 
-Open (no auth yet), excluded from tracing, left out of the OpenAPI schema.
+Open to scrapers unless ZENML_SERVING_METRICS_AUTH is true (then it needs the auth key like
+the API), excluded from tracing, left out of the OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -11,13 +12,20 @@ from litestar import Request, Response, get
 from litestar.di import NamedDependency
 
 from zenml_serving.api.context import AppContext
+from zenml_serving.api.security import METRICS_ROUTE
 from zenml_serving.telemetry import metrics as service_metrics
 from zenml_serving.telemetry.metrics import sample_state
 
 __all__ = ["metrics"]
 
 
-@get("/metrics", summary="Prometheus metrics", tags=["ops"], include_in_schema=False)
+@get(
+    "/metrics",
+    summary="Prometheus metrics",
+    tags=["ops"],
+    include_in_schema=False,
+    opt={METRICS_ROUTE: True},
+)
 async def metrics(
     request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]
 ) -> Response[bytes]:

@@ -1,4 +1,11 @@
-"""Operational endpoints: `/health`, `/info`, `/status`."""
+"""Operational endpoints: `/health` (readiness), `/livez` (liveness), `/info`, `/status`.
+
+`/health` answers 200 only while this process should get traffic: started, not draining,
+its event loop responsive and not every execution slot held by an abandoned (timed-out or
+cancelled, still running) step. `/livez` answers 200 unless the process is wedged (loop lag
+or every slot abandoned): a restart is then the only way to get the capacity back. Both stay
+open when an auth key is set, and say nothing about the pipeline beyond its name.
+"""
 
 from __future__ import annotations
 
@@ -10,24 +17,62 @@ from litestar.di import NamedDependency
 
 from zenml_serving import __version__
 from zenml_serving.api.context import AppContext
+from zenml_serving.api.security import EXCLUDE_FROM_AUTH
 from zenml_serving.deployment.model import FromLiteral, FromParameter, FromStepOutput, InputBinding
 
-__all__ = ["health", "info", "status"]
+__all__ = ["health", "info", "livez", "status"]
 
 
-@get("/health", summary="Liveness and readiness", tags=["ops"])
+_OPEN = {EXCLUDE_FROM_AUTH: True}
+
+
+def _wedge_checks(ctx: AppContext) -> dict[str, dict[str, Any]]:
+    slots = ctx.manager.slots
+    lag = ctx.loop_monitor.lag_s
+    return {
+        "event_loop": {
+            "ok": lag <= ctx.config.health_max_loop_lag_s,
+            "lag_s": round(lag, 4),
+            "max_lag_s": ctx.config.health_max_loop_lag_s,
+        },
+        "executor": {
+            "ok": slots.orphaned < slots.limit,
+            "in_flight": slots.in_use,
+            "capacity": slots.limit,
+            "abandoned_still_running": slots.orphaned,
+        },
+    }
+
+
+@get("/health", summary="Readiness: should this process get traffic", tags=["ops"], opt=_OPEN)
 async def health(ctx: NamedDependency[AppContext]) -> Response[dict[str, Any]]:
-    """200 while the deployment is loaded and requests are admitted; 503 while draining."""
-    ready = ctx.ready and ctx.manager.accepting
+    """200 while started, admitting requests and not wedged; 503 (with the failing checks)
+    while starting, draining, or wedged."""
+    checks = _wedge_checks(ctx)
+    checks["admitting"] = {"ok": ctx.ready and ctx.manager.accepting}
+    ready = all(check["ok"] for check in checks.values())
     body = {
         "status": "ok" if ready else "unavailable",
         "deployment_loaded": True,
         "accepting": ctx.manager.accepting,
+        "checks": checks,
         "uptime_s": round(time.time() - ctx.started_at, 3),
         "pipeline": ctx.pipeline.name,
         "snapshot_id": str(ctx.pipeline.snapshot_id),
     }
     return Response(body, status_code=200 if ready else 503)
+
+
+@get("/livez", summary="Liveness: is this process wedged", tags=["ops"], opt=_OPEN)
+async def livez(ctx: NamedDependency[AppContext]) -> Response[dict[str, Any]]:
+    """200 unless the event loop lags past the threshold or every slot is held by an abandoned
+    step (draining is alive: it must not be restarted mid-drain)."""
+    checks = _wedge_checks(ctx)
+    alive = all(check["ok"] for check in checks.values())
+    return Response(
+        {"status": "ok" if alive else "wedged", "checks": checks},
+        status_code=200 if alive else 503,
+    )
 
 
 def _binding(binding: InputBinding) -> dict[str, Any]:

@@ -22,10 +22,13 @@ from litestar import WebSocket, get, websocket
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, HeaderParameter, QueryParameter
+from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from zenml_serving.api.context import AppContext
 from zenml_serving.api.errors import problem
+from zenml_serving.api.request_limits import STATE_KEY, check_parameters
+from zenml_serving.api.security import WS_SUBPROTOCOL
 from zenml_serving.execution.backend import BackendUnavailableError, Subscription
 from zenml_serving.execution.invocation import invocation_from_request
 from zenml_serving.execution.manager import ShuttingDownError
@@ -113,7 +116,8 @@ async def stream_job(
 @websocket("/stream")
 async def stream_socket(socket: WebSocket[Any, Any, Any], ctx: NamedDependency[AppContext]) -> None:
     """Submit, subscribe to and cancel jobs over one socket (protocol: WS_PROTOCOL)."""
-    await socket.accept()
+    offered = socket.scope.get("subprotocols", ())
+    await socket.accept(subprotocols=WS_SUBPROTOCOL if WS_SUBPROTOCOL in offered else None)
     await _SocketSession(socket, ctx).run()
 
 
@@ -154,6 +158,13 @@ class _SocketSession:
             try:
                 raw = await self.socket.receive_data(mode="text")
             except WebSocketDisconnect:
+                return
+            if len(raw) > self.ctx.config.max_request_bytes:
+                await self.socket.close(
+                    code=1009,
+                    reason=f"message over {self.ctx.config.max_request_bytes} bytes "
+                    "(ZENML_SERVING_MAX_REQUEST_SIZE)",
+                )
                 return
             try:
                 payload = msgspec.json.decode(raw)
@@ -228,6 +239,14 @@ class _SocketSession:
     async def _invoke(self, message: _WsMessage, payload: dict[str, Any]) -> None:
         body = {k: v for k, v in payload.items() if k not in ("type", "request_id")}
         request_id = message.request_id
+        try:
+            check_parameters(body.get("parameters"), self.socket.app.state[STATE_KEY])
+        except ProblemDetailsException as exc:
+            extra = exc.extra if isinstance(exc.extra, dict) else {}
+            await self.outbox.put(
+                _ws_error(422, "Invalid request", exc.detail, request_id=request_id, **extra)
+            )
+            return
         try:
             request = self.ctx.invoke_request_model.model_validate(body)
         except pydantic.ValidationError as exc:

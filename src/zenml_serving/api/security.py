@@ -1,0 +1,161 @@
+"""Who may call the service and what every response tells browsers: bearer-key auth, CORS and
+security headers.
+
+Auth (only when ZENML_SERVING_AUTH_KEY is set) is a small ASGI middleware rather than
+Litestar's `AbstractAuthenticationMiddleware`: there is no user to build, only one key to
+compare in constant time, and a WebSocket needs a close code its client can read (a rejected
+handshake is an opaque failure in a browser). Routes marked `opt={"exclude_from_auth": True}`
+(the health probes, the playground's files) stay open; `/metrics` is open unless
+ZENML_SERVING_METRICS_AUTH is true.
+
+Browsers cannot set headers on a WebSocket, so the key may also arrive as the subprotocol
+`bearer.<base64url(key) without padding>`, offered next to `zenml-serving` (which the server
+then selects): `new WebSocket(url, ["zenml-serving", "bearer." + b64url(key)])`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from typing import TYPE_CHECKING
+
+from litestar.config.cors import CORSConfig
+from litestar.enums import ScopeType
+from litestar.exceptions import NotAuthorizedException
+from litestar.middleware import ASGIMiddleware
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+    from zenml_serving.config import ServingConfig
+
+__all__ = [
+    "EXCLUDE_FROM_AUTH",
+    "METRICS_ROUTE",
+    "WS_SUBPROTOCOL",
+    "BearerKeyMiddleware",
+    "add_security_headers",
+    "cors_config",
+]
+
+EXCLUDE_FROM_AUTH = "exclude_from_auth"
+METRICS_ROUTE = "metrics_route"
+"""`opt` key of the `/metrics` handler: open unless ZENML_SERVING_METRICS_AUTH is true."""
+WS_SUBPROTOCOL = "zenml-serving"
+_WS_KEY_PREFIX = "bearer."
+_REALM = 'Bearer realm="zenml-serving"'
+WS_CLOSE_UNAUTHORIZED = 4401
+
+
+class BearerKeyMiddleware(ASGIMiddleware):
+    """401 (HTTP) or close code 4401 (WebSocket) unless the request carries the key."""
+
+    scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
+    exclude_opt_key = EXCLUDE_FROM_AUTH
+
+    def __init__(self, key: str, *, guard_metrics: bool) -> None:
+        self._key = key.encode()
+        if not guard_metrics:
+            self.should_bypass_for_scope = _is_metrics_route
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        offered = _offered_key(scope)
+        if offered is not None and hmac.compare_digest(offered, self._key):
+            await next_app(scope, receive, send)
+            return
+        detail = (
+            "send `Authorization: Bearer <key>` (ZENML_SERVING_AUTH_KEY of this service)"
+            if offered is None
+            else "the key is not valid for this service"
+        )
+        if scope["type"] == ScopeType.WEBSOCKET:
+            await _reject_socket(scope, receive, send, detail)
+            return
+        challenge = _REALM if offered is None else f'{_REALM}, error="invalid_token"'
+        raise NotAuthorizedException(detail=detail, headers={"WWW-Authenticate": challenge})
+
+
+def _is_metrics_route(scope: Scope) -> bool:
+    handler = scope.get("route_handler")
+    return handler is not None and bool(handler.opt.get(METRICS_ROUTE))
+
+
+def _offered_key(scope: Scope) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, credentials = value.partition(b" ")
+            if scheme.lower() == b"bearer" and credentials.strip():
+                return credentials.strip()
+            return b""
+    if scope["type"] == ScopeType.WEBSOCKET:
+        for protocol in scope.get("subprotocols", ()):
+            if protocol.startswith(_WS_KEY_PREFIX):
+                encoded = protocol[len(_WS_KEY_PREFIX) :]
+                try:
+                    return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+                except (binascii.Error, ValueError):
+                    return b""
+    return None
+
+
+async def _reject_socket(scope: Scope, receive: Receive, send: Send, detail: str) -> None:
+    """Accept, then close with 4401 and a reason: a code a browser client can read."""
+    await receive()  # websocket.connect
+    offered: Sequence[str] = scope.get("subprotocols", ())  # type: ignore[assignment]
+    subprotocol = WS_SUBPROTOCOL if WS_SUBPROTOCOL in offered else None
+    await send({"type": "websocket.accept", "subprotocol": subprotocol, "headers": []})
+    await send({"type": "websocket.close", "code": WS_CLOSE_UNAUTHORIZED, "reason": detail})
+
+
+_SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"cache-control", b"no-store"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+)
+
+
+async def add_security_headers(message: Message, _: Scope) -> None:
+    """`before_send` hook: headers on every response, errors and 404s included (which
+    Litestar's layered `response_headers` would miss): an API's answers are not documents,
+    frames or cacheable.
+
+    A header the response already has wins (the playground page sets its own
+    Content-Security-Policy and Cache-Control). No HSTS: TLS ends at the load balancer or
+    ingress in front of the service, which sets it.
+    """
+    if message["type"] != "http.response.start":
+        return
+    headers = list(message.get("headers", ()))
+    present = {name.lower() for name, _ in headers}
+    headers.extend(pair for pair in _SECURITY_HEADERS if pair[0] not in present)
+    message["headers"] = headers
+
+
+def cors_config(config: ServingConfig) -> CORSConfig | None:
+    """CORS for the configured origins (None: no CORS headers at all, the default).
+
+    Never `allow_credentials`: the API authenticates with a bearer header the page's script
+    sets, not with cookies, so browsers need not (and must not) send ambient credentials.
+    """
+    if not config.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(config.cors_origins),
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Last-Event-ID",
+            "traceparent",
+            "tracestate",
+        ],
+        expose_headers=["Retry-After", "Location", "X-Invocation-Id", "traceresponse"],
+        allow_credentials=False,
+        max_age=600,
+    )
