@@ -9,6 +9,7 @@ wrk, `startup` times process start to first 200). To add one, write a `Scenario(
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -306,6 +307,46 @@ register(
             ours(ctx, "serving-conc-32", ZENML_SERVING_MAX_CONCURRENCY="32"),
         ],
         baseline="serving-conc-default",
+        needs=frozenset({"snapshot"}),
+    )
+)
+
+
+_BENCH_KEY = "bench-key-0123456789abcdef"
+
+
+def _hardening_targets(ctx: Context) -> list[Target]:
+    """Now, now with an auth key, and (when BENCH_BASELINE_SRC names the `src/` of an earlier
+    checkout, e.g. a `git worktree` of the commit before the hardening) the code before."""
+    targets = [
+        ours(ctx, "serving"),
+        ours(ctx, "serving-auth", ZENML_SERVING_AUTH_KEY=_BENCH_KEY),
+    ]
+    baseline_src = os.environ.get("BENCH_BASELINE_SRC")
+    if baseline_src:
+        before = ours(ctx, "serving-before", PYTHONPATH=baseline_src)
+        targets.insert(0, before)
+    return targets
+
+
+register(
+    Scenario(
+        name="hardening",
+        description=(
+            "what the request guards cost: zenml-serving now, now with an auth key, and the "
+            "code before them (BENCH_BASELINE_SRC=<earlier checkout>/src)"
+        ),
+        targets=_hardening_targets,
+        baseline="serving-before" if os.environ.get("BENCH_BASELINE_SRC") else "serving",
+        request=Request(
+            method="POST",
+            path="/invoke",
+            body=INVOKE.body,
+            headers=(
+                ("Content-Type", "application/json"),
+                ("Authorization", f"Bearer {_BENCH_KEY}"),
+            ),
+        ),
         needs=frozenset({"snapshot"}),
     )
 )

@@ -141,11 +141,11 @@ def create_app(
         if tracking is not None:
             tracking[0].start()
         await manager.start()
-        context.loop_monitor.start()
         await telemetry.start(manager, tracking[0] if tracking is not None else None)
         signals = DrainSignals(drain)
         signals.install()
         _freeze_startup_heap()
+        context.loop_monitor.start()  # after the freeze: its pause is startup, not lag
         context.ready = True
         _log.info(
             "service_ready",

@@ -113,10 +113,11 @@ class ServingConfig:
     requests, and failures are always logged)."""
     auth_key: str | None = field(default=None, repr=False)
     """ZENML_SERVING_AUTH_KEY: when set, every route but the health probes, the playground's
-    static files and (unless ZENML_SERVING_METRICS_AUTH) `/metrics` needs
+    static files and (if ZENML_SERVING_METRICS_AUTH is false) `/metrics` needs
     `Authorization: Bearer <key>` (at least 16 characters, no spaces)."""
-    metrics_auth: bool = False
-    """ZENML_SERVING_METRICS_AUTH: true guards `/metrics` with the auth key too."""
+    metrics_auth: bool = True
+    """ZENML_SERVING_METRICS_AUTH: with an auth key set, `/metrics` needs it too (it names the
+    pipeline and its steps); false leaves it open for scrapers that cannot send the key."""
     cors_origins: tuple[str, ...] = ()
     """ZENML_SERVING_CORS_ORIGINS: comma-separated origins browsers may call from (CORS off
     when empty; `*` only without an auth key)."""
@@ -300,7 +301,7 @@ class ServingConfig:
                 "at least 16 characters without spaces (e.g. `openssl rand -hex 32`)",
                 secret=True,
             ),
-            metrics_auth=_get(env, "ZENML_SERVING_METRICS_AUTH", False, _bool, "true | false"),
+            metrics_auth=_get(env, "ZENML_SERVING_METRICS_AUTH", True, _bool, "true | false"),
             cors_origins=_get(
                 env,
                 "ZENML_SERVING_CORS_ORIGINS",

@@ -1,7 +1,8 @@
 """`GET /metrics`: the Prometheus exposition of this service (every worker, merged).
 
-Open to scrapers unless ZENML_SERVING_METRICS_AUTH is true (then it needs the auth key like
-the API), excluded from tracing, left out of the OpenAPI schema.
+Needs the auth key when one is set (it names the pipeline and its steps), unless
+ZENML_SERVING_METRICS_AUTH=false leaves it open for scrapers; excluded from tracing, left
+out of the OpenAPI schema.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 its event loop responsive and not every execution slot held by an abandoned (timed-out or
 cancelled, still running) step. `/livez` answers 200 unless the process is wedged (loop lag
 or every slot abandoned): a restart is then the only way to get the capacity back. Both stay
-open when an auth key is set, and say nothing about the pipeline beyond its name.
+open when an auth key is set, and then say nothing about the pipeline.
 """
 
 from __future__ import annotations
@@ -57,9 +57,10 @@ async def health(ctx: NamedDependency[AppContext]) -> Response[dict[str, Any]]:
         "accepting": ctx.manager.accepting,
         "checks": checks,
         "uptime_s": round(time.time() - ctx.started_at, 3),
-        "pipeline": ctx.pipeline.name,
-        "snapshot_id": str(ctx.pipeline.snapshot_id),
     }
+    if ctx.config.auth_key is None:  # open to probes: with auth on, it names nothing
+        body["pipeline"] = ctx.pipeline.name
+        body["snapshot_id"] = str(ctx.pipeline.snapshot_id)
     return Response(body, status_code=200 if ready else 503)
 
 

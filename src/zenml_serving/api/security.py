@@ -5,8 +5,8 @@ Auth (only when ZENML_SERVING_AUTH_KEY is set) is a small ASGI middleware rather
 Litestar's `AbstractAuthenticationMiddleware`: there is no user to build, only one key to
 compare in constant time, and a WebSocket needs a close code its client can read (a rejected
 handshake is an opaque failure in a browser). Routes marked `opt={"exclude_from_auth": True}`
-(the health probes, the playground's files) stay open; `/metrics` is open unless
-ZENML_SERVING_METRICS_AUTH is true.
+(the health probes, the playground's files) stay open; `/metrics` too when
+ZENML_SERVING_METRICS_AUTH is false.
 
 Browsers cannot set headers on a WebSocket, so the key may also arrive as the subprotocol
 `bearer.<base64url(key) without padding>`, offered next to `zenml-serving` (which the server
@@ -43,7 +43,7 @@ __all__ = [
 
 EXCLUDE_FROM_AUTH = "exclude_from_auth"
 METRICS_ROUTE = "metrics_route"
-"""`opt` key of the `/metrics` handler: open unless ZENML_SERVING_METRICS_AUTH is true."""
+"""`opt` key of the `/metrics` handler: open when ZENML_SERVING_METRICS_AUTH is false."""
 WS_SUBPROTOCOL = "zenml-serving"
 _WS_KEY_PREFIX = "bearer."
 _REALM = 'Bearer realm="zenml-serving"'
