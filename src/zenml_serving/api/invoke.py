@@ -46,7 +46,7 @@ _WATCH_AFTER_S = 0.05
     ),
     status_code=200,
     tags=["invoke"],
-    guards=[vet_json_body],
+    before_request=vet_json_body,
 )
 async def invoke(
     data: JSONBody[InvokeRequest],
