@@ -22,6 +22,7 @@ from tests.conftest import snapshot_of
 from tests.e2e.conftest import ServiceFactory, ServiceProcess, start_service, wait_until
 from tests.e2e.sse import read_events
 from tests.e2e.test_execution import SLOW, journal_of, slow_params
+from tests.e2e.test_faults import FAULTS
 from tests.services import RedisServer, delete_namespace, fresh_namespace, shared_redis_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
@@ -222,6 +223,39 @@ class TestWorkers:
             assert set(job_ids) <= {j["job_id"] for j in listed["jobs"]}
         finally:
             delete_namespace(f"{prefix}-workers")
+
+
+class TestDeadProcess:
+    """A process that dies mid-job: any other process settles the job, nothing hangs."""
+
+    def test_a_job_whose_worker_died_ends_failed_on_the_other_replica(
+        self, zenml_store_env: dict[str, str], prefix: str, tmp_path: Path
+    ) -> None:
+        env = {
+            "ZENML_SERVING_REDIS_URL": shared_redis_url(),
+            "ZENML_SERVING_REDIS_PREFIX": f"{prefix}-dead",
+            "ZENML_SERVING_SSE_HEARTBEAT": "0.5",
+        }
+        dying = start_service(snapshot_of(FAULTS), zenml_store_env, tmp_path, wait=False, **env)
+        other = start_service(snapshot_of(FAULTS), zenml_store_env, tmp_path, wait=False, **env)
+        try:
+            dying.wait_ready()
+            other.wait_ready()
+            accepted = dying.client.post(
+                "/invoke?mode=async", json={"parameters": {"fault": "exit"}}
+            )
+            assert accepted.status_code == 202
+            job_id = accepted.json()["job_id"]
+            with other.client.stream("GET", f"/stream/{job_id}") as stream:
+                events = [e.event for e in read_events(stream) if e.event != "heartbeat"]
+            assert events[-1] == "job.failed", "the stream ends instead of beating forever"
+            job = job_on(other, job_id)
+            assert job["status"] == "failed"
+            assert job["error"]["type"] == "OwnerGone"
+        finally:
+            dying.terminate()
+            other.terminate()
+            delete_namespace(f"{prefix}-dead")
 
 
 class TestRedisOutage:

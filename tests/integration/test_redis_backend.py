@@ -224,24 +224,40 @@ class TestCancellationRouting:
         assert record is not None
         assert record.status == "cancelled", "request_cancel waits for the owner's outcome"
 
-    async def test_a_job_whose_process_is_gone_is_recorded_cancelled(self, make: Make) -> None:
+    async def test_a_job_whose_process_is_gone_ends_failed_when_read(self, make: Make) -> None:
+        """No listener on the owner's cancel channel: the process died mid-job. Whoever reads
+        the job next records its end, so pollers and streams get a final state."""
         backend = await make(owner="b:1")
-        await backend.put(queued("j", "ghost:1"))
-        await backend.append(JobEvent(type="job.queued", job_id="j", at=0))
+        ghost = await make(owner="ghost:1")
+        await ghost.put(queued("j", "ghost:1"))
+        await ghost.append(JobEvent(type="job.queued", job_id="j", at=0))
+        alive = await backend.get("j")
+        assert alive is not None
+        assert alive.status == "queued", "its process still listens: nothing changes"
         subscription = await backend.subscribe("j", after=1)
+        await ghost.close()  # the process dies
 
-        await backend.request_cancel("j")
-
+        assert await subscription.next(0.2) is None  # a heartbeat; it looks at the owner
+        final = await subscription.next(5.0)
+        assert final is not None
+        assert (final.id, final.type) == (2, "job.failed")
+        assert subscription.done
         record = await backend.get("j")
         assert record is not None
-        assert record.status == "cancelled"
+        assert record.status == "failed"
         assert record.error is not None
         assert record.error.type == "OwnerGone"
         assert "ghost:1" in record.error.message
-        final = await subscription.next(5.0)
-        assert final is not None
-        assert (final.id, final.type) == (2, "job.cancelled")
-        assert subscription.done
+
+    async def test_cancelling_a_job_whose_process_is_gone_records_its_end(self, make: Make) -> None:
+        backend = await make(owner="b:1")
+        await backend.put(queued("j", "ghost:1"))
+        await backend.request_cancel("j")
+        record = await backend.get("j")
+        assert record is not None
+        assert record.finished
+        assert record.error is not None
+        assert record.error.type == "OwnerGone"
 
     async def test_a_job_named_after_this_process_but_not_running_here_is_cancelled(
         self, make: Make

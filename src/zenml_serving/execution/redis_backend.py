@@ -17,10 +17,12 @@ deployment in one Redis Cluster slot, so the scripts below may touch several of 
 Channels: `P:changed` carries a job id after each event and each final record write (it wakes
 the local subscribers of that job, who then read the stream: pub/sub only says "look", the
 stream is the history); `P:cancel:<owner>` carries cancellation requests to the process
-`owner` that runs the job (`JobRecord.owner`, host:pid).
+`owner` that runs the job (`JobRecord.owner`, host:pid). A process with no listener on its
+cancel channel is gone: reading one of its unfinished jobs (`get`, and every quiet stream once
+per heartbeat) records it `failed` (`OwnerGone`), so no accepted job stays `running` forever.
 
 Event ids are counted by the process that runs the job (the only one that appends, but for
-`_record_cancelled`), so a retried append is recognised and not stored twice, and ids go on
+`_record_gone`), so a retried append is recognised and not stored twice, and ids go on
 counting if Redis lost the stream. While Redis is unreachable the execution manager keeps a
 running job's events in order and retries them (see `ServingExecutionManager._pump`).
 
@@ -185,6 +187,14 @@ class _Subscription:
     def done(self) -> bool:
         return self._done
 
+    async def _settle_if_owner_gone(self) -> None:
+        """A quiet stream asks once per heartbeat whether the job's process is still there
+        (`get` records the job failed, with its final event, if not): a subscriber of a job
+        whose process died gets the end instead of heartbeats forever."""
+        with contextlib.suppress(BackendUnavailableError):
+            await self._backend.get(self._job_id)
+        self._recheck = True
+
     async def next(self, timeout: float) -> JobEvent | None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -211,6 +221,7 @@ class _Subscription:
                     continue
             remaining = deadline - loop.time()
             if remaining <= 0:
+                await self._settle_if_owner_gone()
                 return None
             try:
                 await asyncio.wait_for(waiter.wait(), remaining)
@@ -445,7 +456,11 @@ class RedisJobBackend:
 
     async def get(self, job_id: str) -> JobRecord | None:
         """The record; for a job this process runs, its own copy if Redis lost it (a Redis
-        restart without persistence): the next write of the job puts it back."""
+        restart without persistence): the next write of the job puts it back.
+
+        An unfinished job of another process that no longer listens for cancellations (it
+        died: a crash, `os._exit`, an OOM kill) is recorded `failed` here, with the final event,
+        so that pollers and streams get a final state instead of `running` forever."""
         try:
             raw = await self._redis().hget(self._job_key(job_id), "d")
         except _DOWN as exc:
@@ -453,7 +468,20 @@ class RedisJobBackend:
         self._reachable()
         if raw is None:
             return self._local.get(job_id)
-        return _record_decoder.decode(raw)
+        record: JobRecord = _record_decoder.decode(raw)
+        if not record.finished and record.owner != self.owner:
+            return await self._settle_if_owner_gone(record)
+        return record
+
+    async def _settle_if_owner_gone(self, record: JobRecord) -> JobRecord:
+        try:
+            listeners = await self._redis().pubsub_numsub(self._cancel_channel(record.owner))
+        except _DOWN as exc:
+            raise self._unavailable(exc) from exc
+        if listeners and listeners[0][1] > 0:
+            return record
+        settled = await self._record_gone(record, "job.failed", _gone(record.owner))
+        return record if settled is None else settled
 
     async def query(
         self, *, status: str | None, limit: int, offset: int
@@ -548,7 +576,7 @@ class RedisJobBackend:
             if receivers:
                 await self._wait_until_finished(job_id)
                 return
-        await self._record_cancelled(record, _gone(record.owner))
+        await self._record_gone(record, "job.cancelled", _gone(record.owner))
 
     async def _cancel_locally(self, job_id: str) -> None:
         if self._cancel is not None:
@@ -566,16 +594,21 @@ class RedisJobBackend:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(waiter.wait(), remaining)
 
-    async def _record_cancelled(self, record: JobRecord, reason: str) -> None:
-        """Finish the record of a job whose process is gone, and append the final event."""
+    async def _record_gone(
+        self, record: JobRecord, event_type: str, reason: str
+    ) -> JobRecord | None:
+        """Finish the record of a job whose process is gone with `event_type` (cancelled when
+        someone asked, else failed), and append the final event. None if it finished
+        meanwhile."""
         event = JobEvent(
-            type="job.cancelled",
+            type=event_type,
             job_id=record.job_id,
             at=time.time(),
             error=JobError(type="OwnerGone", message=reason),
         )
-        if not await self._put(apply_event(record, event)):
-            return  # it finished meanwhile
+        settled = apply_event(record, event)
+        if not await self._put(settled):
+            return None  # it finished meanwhile
         try:
             await self._append_next_script(
                 keys=[self._events_key(record.job_id)],
@@ -589,7 +622,13 @@ class RedisJobBackend:
             )
         except _DOWN as exc:
             raise self._unavailable(exc) from exc
-        _log.warning("job_cancelled_for_gone_owner", job_id=record.job_id, owner=record.owner)
+        _log.warning(
+            "job_settled_for_gone_owner",
+            job_id=record.job_id,
+            owner=record.owner,
+            status=settled.status,
+        )
+        return settled
 
     async def _on_cancel_message(self, job_id: str) -> None:
         if job_id in self._local:
@@ -599,7 +638,7 @@ class RedisJobBackend:
         # same host:pid (a restarted container) ran it and is gone.
         record = await self.get(job_id)
         if record is not None and not record.finished:
-            await self._record_cancelled(record, _gone(record.owner))
+            await self._record_gone(record, "job.cancelled", _gone(record.owner))
 
     # -- event log ---------------------------------------------------------------------------
 
@@ -612,7 +651,7 @@ class RedisJobBackend:
         self._redis()
         try:
             # 0: this id is in the stream already (an earlier attempt whose reply was lost),
-            # or another process recorded the job's end (see `_record_cancelled`).
+            # or another process recorded the job's end (see `_record_gone`).
             await self._append_script(
                 keys=[self._events_key(event.job_id)],
                 args=[
