@@ -174,3 +174,53 @@ class TestOperations:
         response = await client.get("/health")
         assert response.status_code == 200
         assert response.json()["deployment_loaded"] is True
+
+
+class TestDocumentedResponses:
+    """Every status an operation can answer is in the OpenAPI document, errors as problems."""
+
+    async def test_every_error_status_is_a_problem_json_response(
+        self, client: AsyncTestClient[Litestar]
+    ) -> None:
+        document = (await client.get("/schema/openapi.json")).json()
+        for path, item in document["paths"].items():
+            for method, operation in item.items():
+                errors = {s: r for s, r in operation["responses"].items() if int(s) >= 400}
+                if path == "/health":
+                    assert list(errors) == ["503"]
+                    continue
+                assert "401" in errors, f"{method} {path}"
+                for status, response in errors.items():
+                    content = response["content"]
+                    assert list(content) == ["application/problem+json"], (path, status)
+                    assert content["application/problem+json"]["schema"] == {
+                        "$ref": "#/components/schemas/Problem"
+                    }
+
+    async def test_invoke_documents_every_answer(self, client: AsyncTestClient[Litestar]) -> None:
+        document = (await client.get("/schema/openapi.json")).json()
+        responses = document["paths"]["/invoke"]["post"]["responses"]
+        expected = [
+            "200",
+            "202",
+            "400",
+            "401",
+            "403",
+            "413",
+            "415",
+            "422",
+            "429",
+            "499",
+            "500",
+            "503",
+            "504",
+        ]
+        assert sorted(responses) == expected
+        assert set(responses["200"]["content"]) == {"application/json", "text/event-stream"}
+        assert responses["200"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/InvokeResponse"
+        }
+        assert responses["202"]["headers"]["Location"]["required"] is True
+        assert responses["429"]["headers"]["Retry-After"]["required"] is True
+        problem = document["components"]["schemas"]["Problem"]
+        assert sorted(problem["required"]) == ["detail", "status", "title", "type"]

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
 from litestar.response import ServerSentEvent
 
 from zenml_serving.api.context import AppContext
 from zenml_serving.api.errors import problem, problem_for
+from zenml_serving.api.responses import InvokeOperation, problem_responses
 from zenml_serving.api.schemas import InvokeResponse, JobAccepted, StepSummary
 from zenml_serving.api.streaming import job_event_stream
 from zenml_serving.engine.cancellation import InvocationCancelledError
@@ -45,6 +47,20 @@ _WATCH_AFTER_S = 0.05
     ),
     status_code=200,
     tags=["invoke"],
+    responses={
+        200: ResponseSpec(
+            InvokeResponse,
+            description="`mode=sync`: the outputs; `mode=stream`: the job's Server-Sent Events",
+            generate_examples=False,
+        ),
+        202: ResponseSpec(
+            JobAccepted,
+            description="`mode=async`: the job was queued (`Location` names it)",
+            generate_examples=False,
+        ),
+        **problem_responses(400, 401, 403, 413, 415, 422, 429, 499, 500, 503, 504),
+    },
+    operation_class=InvokeOperation,
 )
 async def invoke(
     data: JSONBody[InvokeRequest],

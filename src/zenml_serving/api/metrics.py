@@ -11,13 +11,20 @@ from litestar import Request, Response, get
 from litestar.di import NamedDependency
 
 from zenml_serving.api.context import AppContext
+from zenml_serving.api.responses import problem_responses
 from zenml_serving.telemetry import metrics as service_metrics
 from zenml_serving.telemetry.metrics import sample_state
 
 __all__ = ["metrics"]
 
 
-@get("/metrics", summary="Prometheus metrics", tags=["ops"], include_in_schema=False)
+@get(
+    "/metrics",
+    summary="Prometheus metrics",
+    tags=["ops"],
+    include_in_schema=False,
+    responses=problem_responses(401),
+)
 async def metrics(
     request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]
 ) -> Response[bytes]:

@@ -7,26 +7,41 @@ from typing import Any
 
 from litestar import Response, get
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 
 from zenml_serving import __version__
 from zenml_serving.api.context import AppContext
+from zenml_serving.api.responses import problem_responses
+from zenml_serving.api.schemas import Health
 from zenml_serving.deployment.model import FromLiteral, FromParameter, FromStepOutput, InputBinding
 
 __all__ = ["health", "info", "status"]
 
 
-@get("/health", summary="Liveness and readiness", tags=["ops"])
-async def health(ctx: NamedDependency[AppContext]) -> Response[dict[str, Any]]:
+@get(
+    "/health",
+    summary="Liveness and readiness",
+    tags=["ops"],
+    responses={
+        # Not a problem: probes and dashboards read the same body whatever the status.
+        503: ResponseSpec(
+            Health,
+            description="Draining for shutdown or not ready yet (`status`: `unavailable`)",
+            generate_examples=False,
+        )
+    },
+)
+async def health(ctx: NamedDependency[AppContext]) -> Response[Health]:
     """200 while the deployment is loaded and requests are admitted; 503 while draining."""
     ready = ctx.ready and ctx.manager.accepting
-    body = {
-        "status": "ok" if ready else "unavailable",
-        "deployment_loaded": True,
-        "accepting": ctx.manager.accepting,
-        "uptime_s": round(time.time() - ctx.started_at, 3),
-        "pipeline": ctx.pipeline.name,
-        "snapshot_id": str(ctx.pipeline.snapshot_id),
-    }
+    body = Health(
+        status="ok" if ready else "unavailable",
+        deployment_loaded=True,
+        accepting=ctx.manager.accepting,
+        uptime_s=round(time.time() - ctx.started_at, 3),
+        pipeline=ctx.pipeline.name,
+        snapshot_id=str(ctx.pipeline.snapshot_id),
+    )
     return Response(body, status_code=200 if ready else 503)
 
 
@@ -40,7 +55,12 @@ def _binding(binding: InputBinding) -> dict[str, Any]:
     raise TypeError(binding)
 
 
-@get("/info", summary="Pipeline, steps and parameter schema", tags=["ops"])
+@get(
+    "/info",
+    summary="Pipeline, steps and parameter schema",
+    tags=["ops"],
+    responses=problem_responses(401),
+)
 async def info(ctx: NamedDependency[AppContext]) -> dict[str, Any]:
     """What is served: the pipeline, its steps in order, parameters, outputs, snapshot."""
     pipeline = ctx.pipeline
@@ -76,7 +96,12 @@ async def info(ctx: NamedDependency[AppContext]) -> dict[str, Any]:
     }
 
 
-@get("/status", summary="Effective configuration and execution state", tags=["ops"])
+@get(
+    "/status",
+    summary="Effective configuration and execution state",
+    tags=["ops"],
+    responses=problem_responses(401),
+)
 async def status(ctx: NamedDependency[AppContext]) -> dict[str, Any]:
     """The configuration in effect (nothing secret), the job backend (shared or this process
     only), and this process's execution state and counters."""

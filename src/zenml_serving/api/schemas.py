@@ -14,14 +14,17 @@ import msgspec
 import pydantic
 
 from zenml_serving.config import CAPTURE_MODES
-from zenml_serving.execution.records import JobError, JobRecord, StepProgress
+from zenml_serving.execution.records import JobError, JobRecord, JobStatus, StepProgress
 
 __all__ = [
     "CaptureOverride",
+    "FieldError",
+    "Health",
     "InvokeResponse",
     "JobAccepted",
     "JobList",
     "JobView",
+    "Problem",
     "StepSummary",
     "build_invoke_request_model",
     "iso",
@@ -90,7 +93,7 @@ class JobAccepted(msgspec.Struct, kw_only=True):
     """`POST /invoke?mode=async`: the job was queued."""
 
     job_id: str
-    status: str
+    status: JobStatus
     location: str
     stream: str
 
@@ -99,7 +102,7 @@ class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
     """`GET /jobs/{id}`."""
 
     job_id: str
-    status: str
+    status: JobStatus
     created_at: str
     started_at: str | None = None
     finished_at: str | None = None
@@ -136,3 +139,50 @@ class JobList(msgspec.Struct, kw_only=True):
     total: int
     limit: int
     offset: int
+
+
+class Health(msgspec.Struct, kw_only=True):
+    """`GET /health`: the same body with 200 (serving) and 503 (draining or not ready)."""
+
+    status: Literal["ok", "unavailable"]
+    deployment_loaded: bool
+    accepting: bool
+    uptime_s: float
+    pipeline: str
+    snapshot_id: str
+
+
+class FieldError(msgspec.Struct, kw_only=True):
+    """One invalid field of a request (`parameters.message`, `limit`, `body`)."""
+
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, kw_only=True):
+    """An RFC 9457 problem (`application/problem+json`): every error the service answers.
+
+    Only documents the shape (see `api.errors` for how problems are made): the fields after
+    `detail` appear where they apply, and clients must ignore fields they do not know.
+    """
+
+    type: str
+    """`urn:zenml-serving:problem:<kind>`, e.g. `...:validation`, `...:overloaded`."""
+    title: str
+    status: int
+    detail: str
+    """What happened and what to do about it."""
+    errors: list[FieldError] | None = None
+    """422: each invalid field."""
+    invocation_id: str | None = None
+    """The invocation the problem belongs to (also the `X-Invocation-Id` header)."""
+    step: str | None = None
+    """500 step-failed: the step that raised; 499/504: the step that did not start."""
+    error_type: str | None = None
+    """500 step-failed: the exception class the step raised."""
+    attempts: int | None = None
+    """500 step-failed: how many times the step ran (retries included)."""
+    job_id: str | None = None
+    """404: the unknown job."""
+    retry_after_s: int | None = None
+    """429: seconds to wait before retrying (also the `Retry-After` header)."""

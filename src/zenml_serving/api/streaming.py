@@ -26,6 +26,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from zenml_serving.api.context import AppContext
 from zenml_serving.api.errors import problem
+from zenml_serving.api.responses import DocumentedOperation, problem_responses
 from zenml_serving.execution.backend import BackendUnavailableError, Subscription
 from zenml_serving.execution.invocation import invocation_from_request
 from zenml_serving.execution.manager import ShuttingDownError
@@ -98,6 +99,8 @@ async def job_event_stream(ctx: AppContext, job_id: str, after: int) -> ServerSe
     summary="Stream a job's events (Server-Sent Events)",
     tags=["jobs"],
     media_type="text/event-stream",
+    responses=problem_responses(400, 401, 404, 422, 503),
+    operation_class=DocumentedOperation,
 )
 async def stream_job(
     job_id: FromPath[str],
