@@ -46,6 +46,9 @@ class TestInvokeValidation:
             ({"parameters": {"loud": "very"}}, "parameters.loud", "valid boolean"),
             ({"parameter": {}}, "parameter", "Extra inputs"),
             ({"capture_override": {"mode": "everything"}}, "capture_override.mode", "Input"),
+            # found by schemathesis: lax pydantic took `false` as a sample rate of 0
+            ({"capture_override": {"sample_rate": False}}, "capture_override.sample_rate", "num"),
+            ({"parameters": {"loud": 1}}, "parameters.loud", "valid boolean"),
         ],
     )
     async def test_field_errors(
@@ -222,5 +225,28 @@ class TestDocumentedResponses:
         }
         assert responses["202"]["headers"]["Location"]["required"] is True
         assert responses["429"]["headers"]["Retry-After"]["required"] is True
+        # found by schemathesis: unknown fields are rejected, so the document must say so
+        schemas = document["components"]["schemas"]
+        for name in ("InvokeRequest", "TextPipelineParameters", "CaptureOverride"):
+            assert schemas[name]["additionalProperties"] is False, name
+        rate = schemas["CaptureOverride"]["properties"]["sample_rate"]
+        assert (rate["minimum"], rate["maximum"]) == (0.0, 1.0)
         problem = document["components"]["schemas"]["Problem"]
         assert sorted(problem["required"]) == ["detail", "status", "title", "type"]
+
+    async def test_a_negative_event_id_is_a_documented_422(
+        self, client: AsyncTestClient[Litestar]
+    ) -> None:
+        # found by schemathesis: the bound of `after`/`Last-Event-ID` was missing from the
+        # document, so a request it calls valid got a 422
+        document = (await client.get("/schema/openapi.json")).json()
+        parameters = document["paths"]["/stream/{job_id}"]["get"]["parameters"]
+        assert {
+            p["name"]: p["schema"].get("minimum") for p in parameters if p["name"] != "job_id"
+        } == {
+            "Last-Event-ID": 0,
+            "after": 0,
+        }
+        response = await client.get("/stream/some-job?after=-1")
+        assert response.status_code == 422
+        assert [e["field"] for e in response.json()["errors"]] == ["after"]

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
 from litestar.openapi import ResponseSpec
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import Body, QueryParameter
 from litestar.response import ServerSentEvent
 
 from zenml_serving.api.context import AppContext
@@ -63,7 +64,14 @@ _WATCH_AFTER_S = 0.05
     operation_class=InvokeOperation,
 )
 async def invoke(
-    data: JSONBody[InvokeRequest],
+    data: Annotated[
+        InvokeRequest,
+        Body(
+            media_type=RequestEncodingType.JSON,
+            # unknown fields are rejected (Litestar leaves `extra="forbid"` out of the schema)
+            schema_extra={"additionalProperties": False},
+        ),
+    ],
     request: Request[Any, Any, Any],
     ctx: NamedDependency[AppContext],
     mode: Annotated[InvokeMode, QueryParameter(name="mode")] = "sync",

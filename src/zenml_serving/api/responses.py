@@ -29,12 +29,15 @@ if TYPE_CHECKING:
 __all__ = [
     "PROBLEM_DESCRIPTIONS",
     "PROBLEM_MEDIA_TYPE",
+    "SSE_MEDIA_TYPE",
     "DocumentedOperation",
     "InvokeOperation",
     "problem_responses",
 ]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+SSE_MEDIA_TYPE = "text/event-stream"
+_STR, _INT = OpenAPIType.STRING, OpenAPIType.INTEGER
 
 PROBLEM_DESCRIPTIONS: Mapping[int, str] = {
     400: "Malformed request: the body is not JSON, or a parameter cannot be read",
@@ -65,6 +68,45 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
+def _sse_media_type() -> OpenAPIMediaType:
+    """One Server-Sent Event (OpenAPI 3.1: the schema of an event stream describes each event):
+    `data` is JSON, a job event (`type`, `job_id`, `at`, `id`, ...) or a heartbeat (`at`)."""
+    string, number, integer = (Schema(type=t) for t in (_STR, OpenAPIType.NUMBER, _INT))
+    job_error = Schema(
+        type=OpenAPIType.OBJECT,
+        required=["type", "message"],
+        properties={"type": string, "message": string, "step": string},
+    )
+    event = Schema(
+        type=OpenAPIType.OBJECT,
+        required=["at"],
+        properties={
+            "type": string,
+            "job_id": string,
+            "at": number,
+            "id": integer,
+            "step": string,
+            "duration_ms": number,
+            "attempts": integer,
+            "outputs": Schema(type=OpenAPIType.OBJECT),
+            "error": job_error,
+        },
+    )
+    return OpenAPIMediaType(
+        schema=Schema(
+            type=OpenAPIType.OBJECT,
+            required=["data"],
+            properties={
+                "event": string,
+                "id": string,
+                "data": Schema(
+                    type=_STR, content_media_type="application/json", content_schema=event
+                ),
+            },
+        )
+    )
+
+
 def _retry_after(*, required: bool) -> OpenAPIHeader:
     return OpenAPIHeader(
         schema=Schema(type=OpenAPIType.STRING),
@@ -75,10 +117,14 @@ def _retry_after(*, required: bool) -> OpenAPIHeader:
 
 @dataclass
 class DocumentedOperation(Operation):
-    """An operation whose 429 documents its `Retry-After` header (always sent) and whose 503
-    may carry one (shutting down, backend unavailable; a not-ready `/health` does not)."""
+    """An operation whose event stream (if any) documents its events, whose 429 documents its
+    `Retry-After` header (always sent) and whose 503 may carry one (shutting down, backend
+    unavailable; a not-ready `/health` does not)."""
 
     def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse) and ok.content and SSE_MEDIA_TYPE in ok.content:
+            ok.content[SSE_MEDIA_TYPE] = _sse_media_type()
         for status, required in (("429", True), ("503", False)):
             response = (self.responses or {}).get(status)
             if isinstance(response, OpenAPIResponse):
@@ -98,10 +144,7 @@ class InvokeOperation(DocumentedOperation):
         responses = self.responses or {}
         ok = responses.get("200")
         if isinstance(ok, OpenAPIResponse):
-            ok.content = {
-                **(ok.content or {}),
-                "text/event-stream": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
-            }
+            ok.content = {**(ok.content or {}), SSE_MEDIA_TYPE: _sse_media_type()}
         accepted = responses.get("202")
         if isinstance(accepted, OpenAPIResponse):
             accepted.headers = {

@@ -8,12 +8,13 @@ and validation errors name the exact field.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import pydantic
 
 from zenml_serving.config import CAPTURE_MODES
+from zenml_serving.deployment.parameters import exact_json_type
 from zenml_serving.execution.records import JobError, JobRecord, JobStatus, StepProgress
 
 __all__ = [
@@ -40,7 +41,11 @@ class CaptureOverride(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
     mode: CaptureMode | None = None
-    sample_rate: float | None = pydantic.Field(default=None, ge=0.0, le=1.0)
+    # A JSON number only (lax pydantic would take `false` or "0.5").
+    # (the bounds are repeated for Litestar, which leaves out those of an optional number)
+    sample_rate: Annotated[float, exact_json_type(float), pydantic.Field(ge=0.0, le=1.0)] | None = (
+        pydantic.Field(default=None, json_schema_extra={"minimum": 0.0, "maximum": 1.0})
+    )
 
 
 def build_invoke_request_model(
@@ -48,14 +53,20 @@ def build_invoke_request_model(
 ) -> type[pydantic.BaseModel]:
     """The `POST /invoke` body for one pipeline: its parameters and an optional override."""
     required = any(f.is_required() for f in parameters_model.model_fields.values())
+    # Litestar renders a pydantic model's `extra="forbid"` as nothing: say it in the document
+    # (on a field typed by the model, `schema_extra` lands on the model's component schema).
+    closed: dict[str, Any] = {"json_schema_extra": {"additionalProperties": False}}
     parameters_field: Any = (
-        pydantic.Field(...) if required else pydantic.Field(default_factory=parameters_model)
+        pydantic.Field(..., **closed)
+        if required
+        else pydantic.Field(default_factory=parameters_model, **closed)
     )
     model: type[pydantic.BaseModel] = pydantic.create_model(
         "InvokeRequest",
         __config__=pydantic.ConfigDict(extra="forbid"),
         parameters=(parameters_model, parameters_field),
-        capture_override=(CaptureOverride | None, None),
+        # An object or left out (not `null`): `| None` would hide the component schema.
+        capture_override=(CaptureOverride, pydantic.Field(default=None, **closed)),
     )
     return model
 

@@ -105,12 +105,13 @@ async def job_event_stream(ctx: AppContext, job_id: str, after: int) -> ServerSe
 async def stream_job(
     job_id: FromPath[str],
     ctx: NamedDependency[AppContext],
-    last_event_id: Annotated[int | None, HeaderParameter(name="Last-Event-ID", ge=0)] = None,
-    after: Annotated[int | None, QueryParameter(name="after", ge=0)] = None,
+    # Plain ints with a default, not `int | None`: Litestar leaves the bound of an optional
+    # parameter out of the OpenAPI document.
+    last_event_id: Annotated[int, HeaderParameter(name="Last-Event-ID", ge=0)] = 0,
+    after: Annotated[int, QueryParameter(name="after", ge=0)] = 0,
 ) -> ServerSentEvent:
     """Replay what the client has not seen yet, then stream live until the job ends."""
-    start = last_event_id if last_event_id is not None else (after or 0)
-    return await job_event_stream(ctx, job_id, start)
+    return await job_event_stream(ctx, job_id, last_event_id or after)
 
 
 @websocket("/stream")
