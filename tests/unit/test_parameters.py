@@ -38,6 +38,24 @@ class TestParametersModel:
         with pytest.raises(pydantic.ValidationError):
             self.model(question="q", tags="not-a-list")
 
+    @pytest.mark.parametrize(
+        ("values", "field"),
+        [
+            ({"question": 1}, ("question",)),
+            ({"question": "q", "temperature": "0.5"}, ("temperature",)),
+            ({"question": "q", "temperature": True}, ("temperature",)),
+            ({"question": "q", "tags": ["a", 1]}, ("tags", 1)),
+        ],
+    )
+    def test_json_types_are_not_coerced(self, values: dict[str, object], field: tuple) -> None:
+        # found by schemathesis: lax pydantic took "0.5" for a float and false for a number
+        with pytest.raises(pydantic.ValidationError) as raised:
+            self.model(**values)
+        assert raised.value.errors()[0]["loc"] == field
+
+    def test_an_int_is_still_a_float(self) -> None:
+        assert self.model(question="q", temperature=1).temperature == 1.0
+
     def test_schema_shows_types_defaults_and_required(self) -> None:
         schema = self.model.model_json_schema()
         assert schema["title"] == "MyPipelineParameters"

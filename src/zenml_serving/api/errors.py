@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
+import structlog
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
 
@@ -24,6 +25,7 @@ from zenml_serving.execution.slots import OverloadedError
 __all__ = ["PROBLEM_MAP", "problem", "problem_for"]
 
 _URN = "urn:zenml-serving:problem:"
+_log = structlog.stdlib.get_logger(__name__)
 
 
 def problem(
@@ -154,6 +156,17 @@ def _http(exc: HTTPException) -> ProblemDetailsException:
     )
 
 
+def _unexpected(exc: Exception) -> ProblemDetailsException:
+    """Anything no other entry knows: logged with its traceback, answered without it."""
+    _log.error("unhandled_exception", error_type=type(exc).__name__, exc_info=exc)
+    return problem(
+        500,
+        "internal",
+        "Internal error",
+        f"an unexpected {type(exc).__name__}; the service logged it with its traceback",
+    )
+
+
 PROBLEM_MAP: Mapping[type[Exception], Callable[[Any], ProblemDetailsException]] = {
     OverloadedError: _overloaded,
     StepFailedError: _step_failed,
@@ -164,6 +177,7 @@ PROBLEM_MAP: Mapping[type[Exception], Callable[[Any], ProblemDetailsException]] 
     OutputNotSerializableError: _not_serializable,
     ValidationException: _validation,
     HTTPException: _http,
+    Exception: _unexpected,
 }
 
 

@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, QueryParameter
+from litestar.enums import RequestEncodingType
+from litestar.openapi import ResponseSpec
+from litestar.params import Body, QueryParameter
 from litestar.response import ServerSentEvent
 
 from zenml_serving.api.context import AppContext
 from zenml_serving.api.errors import problem, problem_for
 from zenml_serving.api.request_limits import vet_json_body
+from zenml_serving.api.responses import InvokeOperation, problem_responses
 from zenml_serving.api.schemas import InvokeResponse, JobAccepted, StepSummary
 from zenml_serving.api.streaming import job_event_stream
 from zenml_serving.engine.cancellation import InvocationCancelledError
@@ -47,9 +50,30 @@ _WATCH_AFTER_S = 0.05
     status_code=200,
     tags=["invoke"],
     before_request=vet_json_body,
+    responses={
+        200: ResponseSpec(
+            InvokeResponse,
+            description="`mode=sync`: the outputs; `mode=stream`: the job's Server-Sent Events",
+            generate_examples=False,
+        ),
+        202: ResponseSpec(
+            JobAccepted,
+            description="`mode=async`: the job was queued (`Location` names it)",
+            generate_examples=False,
+        ),
+        **problem_responses(400, 401, 403, 413, 415, 422, 429, 499, 500, 503, 504),
+    },
+    operation_class=InvokeOperation,
 )
 async def invoke(
-    data: JSONBody[InvokeRequest],
+    data: Annotated[
+        InvokeRequest,
+        Body(
+            media_type=RequestEncodingType.JSON,
+            # unknown fields are rejected (Litestar leaves `extra="forbid"` out of the schema)
+            schema_extra={"additionalProperties": False},
+        ),
+    ],
     request: Request[Any, Any, Any],
     ctx: NamedDependency[AppContext],
     mode: Annotated[InvokeMode, QueryParameter(name="mode")] = "sync",

@@ -10,6 +10,7 @@ from litestar.params import FromPath, QueryParameter
 
 from zenml_serving.api.context import AppContext
 from zenml_serving.api.errors import problem
+from zenml_serving.api.responses import DocumentedOperation, problem_responses
 from zenml_serving.api.schemas import JobList, JobView
 
 __all__ = ["cancel_job", "get_job", "list_jobs"]
@@ -27,7 +28,13 @@ def _not_found(job_id: str) -> Exception:
     )
 
 
-@get("/jobs", summary="List async jobs, newest first", tags=["jobs"])
+@get(
+    "/jobs",
+    summary="List async jobs, newest first",
+    tags=["jobs"],
+    responses=problem_responses(400, 401, 422, 503),
+    operation_class=DocumentedOperation,
+)
 async def list_jobs(
     ctx: NamedDependency[AppContext],
     status: Annotated[JobStatusFilter | None, QueryParameter(name="status")] = None,
@@ -39,7 +46,13 @@ async def list_jobs(
     return JobList(jobs=[JobView.of(r) for r in records], total=total, limit=limit, offset=offset)
 
 
-@get("/jobs/{job_id:str}", summary="One job: status, steps, outputs or error", tags=["jobs"])
+@get(
+    "/jobs/{job_id:str}",
+    summary="One job: status, steps, outputs or error",
+    tags=["jobs"],
+    responses=problem_responses(400, 401, 404, 503),
+    operation_class=DocumentedOperation,
+)
 async def get_job(job_id: FromPath[str], ctx: NamedDependency[AppContext]) -> JobView:
     """The job's current state."""
     record = await ctx.manager.jobs.get(job_id)
@@ -53,6 +66,8 @@ async def get_job(job_id: FromPath[str], ctx: NamedDependency[AppContext]) -> Jo
     summary="Cancel a job (no further step starts)",
     tags=["jobs"],
     status_code=200,
+    responses=problem_responses(400, 401, 404, 503),
+    operation_class=DocumentedOperation,
 )
 async def cancel_job(job_id: FromPath[str], ctx: NamedDependency[AppContext]) -> JobView:
     """Stop a queued or running job; a finished job is returned unchanged."""

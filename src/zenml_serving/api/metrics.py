@@ -13,6 +13,7 @@ from litestar import Request, Response, get
 from litestar.di import NamedDependency
 
 from zenml_serving.api.context import AppContext
+from zenml_serving.api.responses import problem_responses
 from zenml_serving.api.security import METRICS_ROUTE
 from zenml_serving.telemetry import metrics as service_metrics
 from zenml_serving.telemetry.metrics import sample_state
@@ -26,6 +27,7 @@ __all__ = ["metrics"]
     tags=["ops"],
     include_in_schema=False,
     opt={METRICS_ROUTE: True},
+    responses=problem_responses(401),
 )
 async def metrics(
     request: Request[Any, Any, Any], ctx: NamedDependency[AppContext]

@@ -14,9 +14,12 @@ from typing import Any
 
 from litestar import Response, get
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 
 from zenml_serving import __version__
 from zenml_serving.api.context import AppContext
+from zenml_serving.api.responses import problem_responses
+from zenml_serving.api.schemas import Health, HealthCheck, Liveness
 from zenml_serving.api.security import EXCLUDE_FROM_AUTH
 from zenml_serving.deployment.model import FromLiteral, FromParameter, FromStepOutput, InputBinding
 
@@ -26,52 +29,78 @@ __all__ = ["health", "info", "livez", "status"]
 _OPEN = {EXCLUDE_FROM_AUTH: True}
 
 
-def _wedge_checks(ctx: AppContext) -> dict[str, dict[str, Any]]:
+def _wedge_checks(ctx: AppContext) -> dict[str, HealthCheck]:
     slots = ctx.manager.slots
     lag = ctx.loop_monitor.lag_s
     return {
-        "event_loop": {
-            "ok": lag <= ctx.config.health_max_loop_lag_s,
-            "lag_s": round(lag, 4),
-            "max_lag_s": ctx.config.health_max_loop_lag_s,
-        },
-        "executor": {
-            "ok": slots.orphaned < slots.limit,
-            "in_flight": slots.in_use,
-            "capacity": slots.limit,
-            "abandoned_still_running": slots.orphaned,
-        },
+        "event_loop": HealthCheck(
+            ok=lag <= ctx.config.health_max_loop_lag_s,
+            lag_s=round(lag, 4),
+            max_lag_s=ctx.config.health_max_loop_lag_s,
+        ),
+        "executor": HealthCheck(
+            ok=slots.orphaned < slots.limit,
+            in_flight=slots.in_use,
+            capacity=slots.limit,
+            abandoned_still_running=slots.orphaned,
+        ),
     }
 
 
-@get("/health", summary="Readiness: should this process get traffic", tags=["ops"], opt=_OPEN)
-async def health(ctx: NamedDependency[AppContext]) -> Response[dict[str, Any]]:
+@get(
+    "/health",
+    summary="Readiness: should this process get traffic",
+    tags=["ops"],
+    opt=_OPEN,
+    responses={
+        # Not a problem: probes and dashboards read the same body whatever the status.
+        503: ResponseSpec(
+            Health,
+            description="Starting, draining or wedged (`status`: `unavailable`; `checks` "
+            "say which)",
+            generate_examples=False,
+        )
+    },
+)
+async def health(ctx: NamedDependency[AppContext]) -> Response[Health]:
     """200 while started, admitting requests and not wedged; 503 (with the failing checks)
     while starting, draining, or wedged."""
     checks = _wedge_checks(ctx)
-    checks["admitting"] = {"ok": ctx.ready and ctx.manager.accepting}
-    ready = all(check["ok"] for check in checks.values())
-    body = {
-        "status": "ok" if ready else "unavailable",
-        "deployment_loaded": True,
-        "accepting": ctx.manager.accepting,
-        "checks": checks,
-        "uptime_s": round(time.time() - ctx.started_at, 3),
-    }
-    if ctx.config.auth_key is None:  # open to probes: with auth on, it names nothing
-        body["pipeline"] = ctx.pipeline.name
-        body["snapshot_id"] = str(ctx.pipeline.snapshot_id)
+    checks["admitting"] = HealthCheck(ok=ctx.ready and ctx.manager.accepting)
+    ready = all(check.ok for check in checks.values())
+    named = ctx.config.auth_key is None  # open to probes: with auth on, it names nothing
+    body = Health(
+        status="ok" if ready else "unavailable",
+        deployment_loaded=True,
+        accepting=ctx.manager.accepting,
+        checks=checks,
+        uptime_s=round(time.time() - ctx.started_at, 3),
+        pipeline=ctx.pipeline.name if named else None,
+        snapshot_id=str(ctx.pipeline.snapshot_id) if named else None,
+    )
     return Response(body, status_code=200 if ready else 503)
 
 
-@get("/livez", summary="Liveness: is this process wedged", tags=["ops"], opt=_OPEN)
-async def livez(ctx: NamedDependency[AppContext]) -> Response[dict[str, Any]]:
+@get(
+    "/livez",
+    summary="Liveness: is this process wedged",
+    tags=["ops"],
+    opt=_OPEN,
+    responses={
+        503: ResponseSpec(
+            Liveness,
+            description="Wedged: event-loop lag past the threshold or every slot abandoned",
+            generate_examples=False,
+        )
+    },
+)
+async def livez(ctx: NamedDependency[AppContext]) -> Response[Liveness]:
     """200 unless the event loop lags past the threshold or every slot is held by an abandoned
     step (draining is alive: it must not be restarted mid-drain)."""
     checks = _wedge_checks(ctx)
-    alive = all(check["ok"] for check in checks.values())
+    alive = all(check.ok for check in checks.values())
     return Response(
-        {"status": "ok" if alive else "wedged", "checks": checks},
+        Liveness(status="ok" if alive else "wedged", checks=checks),
         status_code=200 if alive else 503,
     )
 
@@ -86,7 +115,12 @@ def _binding(binding: InputBinding) -> dict[str, Any]:
     raise TypeError(binding)
 
 
-@get("/info", summary="Pipeline, steps and parameter schema", tags=["ops"])
+@get(
+    "/info",
+    summary="Pipeline, steps and parameter schema",
+    tags=["ops"],
+    responses=problem_responses(401),
+)
 async def info(ctx: NamedDependency[AppContext]) -> dict[str, Any]:
     """What is served: the pipeline, its steps in order, parameters, outputs, snapshot."""
     pipeline = ctx.pipeline
@@ -122,7 +156,12 @@ async def info(ctx: NamedDependency[AppContext]) -> dict[str, Any]:
     }
 
 
-@get("/status", summary="Effective configuration and execution state", tags=["ops"])
+@get(
+    "/status",
+    summary="Effective configuration and execution state",
+    tags=["ops"],
+    responses=problem_responses(401),
+)
 async def status(ctx: NamedDependency[AppContext]) -> dict[str, Any]:
     """The configuration in effect (nothing secret), the job backend (shared or this process
     only), and this process's execution state and counters."""

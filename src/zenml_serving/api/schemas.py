@@ -8,20 +8,24 @@ and validation errors name the exact field.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import pydantic
 
 from zenml_serving.config import CAPTURE_MODES
-from zenml_serving.execution.records import JobError, JobRecord, StepProgress
+from zenml_serving.deployment.parameters import exact_json_type
+from zenml_serving.execution.records import JobError, JobRecord, JobStatus, StepProgress
 
 __all__ = [
     "CaptureOverride",
+    "FieldError",
+    "Health",
     "InvokeResponse",
     "JobAccepted",
     "JobList",
     "JobView",
+    "Problem",
     "StepSummary",
     "build_invoke_request_model",
     "iso",
@@ -37,7 +41,11 @@ class CaptureOverride(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
     mode: CaptureMode | None = None
-    sample_rate: float | None = pydantic.Field(default=None, ge=0.0, le=1.0)
+    # A JSON number only (lax pydantic would take `false` or "0.5").
+    # (the bounds are repeated for Litestar, which leaves out those of an optional number)
+    sample_rate: Annotated[float, exact_json_type(float), pydantic.Field(ge=0.0, le=1.0)] | None = (
+        pydantic.Field(default=None, json_schema_extra={"minimum": 0.0, "maximum": 1.0})
+    )
 
 
 def build_invoke_request_model(
@@ -45,14 +53,20 @@ def build_invoke_request_model(
 ) -> type[pydantic.BaseModel]:
     """The `POST /invoke` body for one pipeline: its parameters and an optional override."""
     required = any(f.is_required() for f in parameters_model.model_fields.values())
+    # Litestar renders a pydantic model's `extra="forbid"` as nothing: say it in the document
+    # (on a field typed by the model, `schema_extra` lands on the model's component schema).
+    closed: dict[str, Any] = {"json_schema_extra": {"additionalProperties": False}}
     parameters_field: Any = (
-        pydantic.Field(...) if required else pydantic.Field(default_factory=parameters_model)
+        pydantic.Field(..., **closed)
+        if required
+        else pydantic.Field(default_factory=parameters_model, **closed)
     )
     model: type[pydantic.BaseModel] = pydantic.create_model(
         "InvokeRequest",
         __config__=pydantic.ConfigDict(extra="forbid"),
         parameters=(parameters_model, parameters_field),
-        capture_override=(CaptureOverride | None, None),
+        # An object or left out (not `null`): `| None` would hide the component schema.
+        capture_override=(CaptureOverride, pydantic.Field(default=None, **closed)),
     )
     return model
 
@@ -90,7 +104,7 @@ class JobAccepted(msgspec.Struct, kw_only=True):
     """`POST /invoke?mode=async`: the job was queued."""
 
     job_id: str
-    status: str
+    status: JobStatus
     location: str
     stream: str
 
@@ -99,7 +113,7 @@ class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
     """`GET /jobs/{id}`."""
 
     job_id: str
-    status: str
+    status: JobStatus
     created_at: str
     started_at: str | None = None
     finished_at: str | None = None
@@ -136,3 +150,70 @@ class JobList(msgspec.Struct, kw_only=True):
     total: int
     limit: int
     offset: int
+
+
+class HealthCheck(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One check behind `/health` or `/livez` and the figures it judged."""
+
+    ok: bool
+    lag_s: float | None = None
+    max_lag_s: float | None = None
+    in_flight: int | None = None
+    capacity: int | None = None
+    abandoned_still_running: int | None = None
+
+
+class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """`GET /health`: the same body with 200 (ready) and 503 (starting, draining, wedged).
+    `pipeline` and `snapshot_id` only when no auth key is set (the route is open)."""
+
+    status: Literal["ok", "unavailable"]
+    deployment_loaded: bool
+    accepting: bool
+    checks: dict[str, HealthCheck]
+    uptime_s: float
+    pipeline: str | None = None
+    snapshot_id: str | None = None
+
+
+class Liveness(msgspec.Struct, kw_only=True):
+    """`GET /livez`: 200 (alive) or 503 (wedged), with the checks."""
+
+    status: Literal["ok", "wedged"]
+    checks: dict[str, HealthCheck]
+
+
+class FieldError(msgspec.Struct, kw_only=True):
+    """One invalid field of a request (`parameters.message`, `limit`, `body`)."""
+
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, kw_only=True):
+    """An RFC 9457 problem (`application/problem+json`): every error the service answers.
+
+    Only documents the shape (see `api.errors` for how problems are made): the fields after
+    `detail` appear where they apply, and clients must ignore fields they do not know.
+    """
+
+    type: str
+    """`urn:zenml-serving:problem:<kind>`, e.g. `...:validation`, `...:overloaded`."""
+    title: str
+    status: int
+    detail: str
+    """What happened and what to do about it."""
+    errors: list[FieldError] | None = None
+    """422: each invalid field."""
+    invocation_id: str | None = None
+    """The invocation the problem belongs to (also the `X-Invocation-Id` header)."""
+    step: str | None = None
+    """500 step-failed: the step that raised; 499/504: the step that did not start."""
+    error_type: str | None = None
+    """500 step-failed: the exception class the step raised."""
+    attempts: int | None = None
+    """500 step-failed: how many times the step ran (retries included)."""
+    job_id: str | None = None
+    """404: the unknown job."""
+    retry_after_s: int | None = None
+    """429: seconds to wait before retrying (also the `Retry-After` header)."""

@@ -28,6 +28,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from zenml_serving.api.context import AppContext
 from zenml_serving.api.errors import problem
 from zenml_serving.api.request_limits import STATE_KEY, check_parameters
+from zenml_serving.api.responses import DocumentedOperation, problem_responses
 from zenml_serving.api.security import WS_SUBPROTOCOL
 from zenml_serving.execution.backend import BackendUnavailableError, Subscription
 from zenml_serving.execution.invocation import invocation_from_request
@@ -101,16 +102,19 @@ async def job_event_stream(ctx: AppContext, job_id: str, after: int) -> ServerSe
     summary="Stream a job's events (Server-Sent Events)",
     tags=["jobs"],
     media_type="text/event-stream",
+    responses=problem_responses(400, 401, 404, 422, 503),
+    operation_class=DocumentedOperation,
 )
 async def stream_job(
     job_id: FromPath[str],
     ctx: NamedDependency[AppContext],
-    last_event_id: Annotated[int | None, HeaderParameter(name="Last-Event-ID", ge=0)] = None,
-    after: Annotated[int | None, QueryParameter(name="after", ge=0)] = None,
+    # Plain ints with a default, not `int | None`: Litestar leaves the bound of an optional
+    # parameter out of the OpenAPI document.
+    last_event_id: Annotated[int, HeaderParameter(name="Last-Event-ID", ge=0)] = 0,
+    after: Annotated[int, QueryParameter(name="after", ge=0)] = 0,
 ) -> ServerSentEvent:
     """Replay what the client has not seen yet, then stream live until the job ends."""
-    start = last_event_id if last_event_id is not None else (after or 0)
-    return await job_event_stream(ctx, job_id, start)
+    return await job_event_stream(ctx, job_id, last_event_id or after)
 
 
 @websocket("/stream")

@@ -4,20 +4,28 @@ A parameter without a default in the pipeline function is required in every requ
 given when the snapshot was made is only shown as an example); one with a default takes the
 snapshot's value when the request leaves it out, as ZenML does for a run. Unknown parameters
 are rejected, so a typo never silently falls back to a default.
+
+Values are not coerced between JSON types: `bool`, `int`, `float` and `str` (also inside lists,
+dicts, tuples and unions) take only their own JSON type, so `"1"` is not an int, `0` not a
+bool and `"0.5"` not a float (an int is still a float). Enums, pydantic models and other types
+keep pydantic's own rules (an enum by value, a model as an object under its own config).
 """
 
 from __future__ import annotations
 
 import inspect
 import re
-from typing import TYPE_CHECKING, Any
+import types
+import typing
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 import pydantic
+import pydantic_core
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["build_parameters_model"]
+__all__ = ["build_parameters_model", "exact_json_type", "strict_json_types"]
 
 
 def build_parameters_model(
@@ -32,7 +40,7 @@ def build_parameters_model(
     for name, parameter in signature.parameters.items():
         if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             raise ValueError(f"pipeline parameter '*{name}' cannot be served: name each parameter")
-        annotation = hints.get(name, Any)
+        annotation = strict_json_types(hints.get(name, Any))
         if parameter.default is inspect.Parameter.empty:
             examples = [snapshot_values[name]] if name in snapshot_values else None
             fields[name] = (annotation, pydantic.Field(..., examples=_jsonable_list(examples)))
@@ -48,9 +56,49 @@ def build_parameters_model(
     return model
 
 
-def _type_hints(function: Callable[..., Any]) -> dict[str, Any]:
-    import typing
+# The JSON type each leaf takes, checked *before* pydantic's lax conversion. Not
+# `pydantic.Strict()`: Litestar validates bodies with `model_validate(strict=False)`, which
+# turns field strictness off.
+_JSON_TYPES: dict[type, tuple[tuple[type, ...], str, str]] = {
+    bool: ((bool,), "bool_type", "Input should be a valid boolean"),
+    int: ((int,), "int_type", "Input should be a valid integer"),
+    float: ((int, float), "float_type", "Input should be a valid number"),
+    str: ((str,), "string_type", "Input should be a valid string"),
+}
 
+
+def exact_json_type(kind: type) -> pydantic.BeforeValidator:
+    """A validator that lets through only values of `kind`'s own JSON type (bool is not int)."""
+    allowed, code, message = _JSON_TYPES[kind]
+
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) is not (kind is bool) or not isinstance(value, allowed):
+            raise pydantic_core.PydanticCustomError(code, message)
+        return value
+
+    return pydantic.BeforeValidator(check)
+
+
+def strict_json_types(annotation: Any) -> Any:
+    """`annotation` with every `bool`/`int`/`float`/`str` in it taking only its own JSON type
+    (no coercion), through `Annotated`, unions and builtin generics; anything else unchanged."""
+    if annotation in _JSON_TYPES:
+        return Annotated[annotation, exact_json_type(annotation)]
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    strict = tuple(a if a is Ellipsis else strict_json_types(a) for a in args)
+    try:
+        if origin is Annotated:
+            return Annotated.__class_getitem__((strict[0], *annotation.__metadata__))
+        if origin in (Union, types.UnionType):
+            return Union.__getitem__(strict)
+        if origin in (list, dict, tuple, set, frozenset) and args:
+            return origin[strict]
+    except TypeError:
+        pass
+    return annotation
+
+
+def _type_hints(function: Callable[..., Any]) -> dict[str, Any]:
     try:
         return typing.get_type_hints(function, include_extras=True)
     except Exception:
@@ -64,8 +112,6 @@ def _type_hints(function: Callable[..., Any]) -> dict[str, Any]:
 def _jsonable_list(values: list[Any] | None) -> list[Any] | None:
     if values is None:
         return None
-    import pydantic_core
-
     try:
         return [pydantic_core.to_jsonable_python(v) for v in values]
     except pydantic_core.PydanticSerializationError:
