@@ -8,8 +8,7 @@
 
     .venv/bin/python bench/scaleout.py                   # needs wrk, Redis on 127.0.0.1:6379
 
-It snapshots the example pipeline into a throw-away local ZenML store. Move into bench/ when
-merging (bench/ belongs to the benchmark work).
+It snapshots the example pipeline into a throw-away local ZenML store.
 """
 
 from __future__ import annotations
