@@ -241,7 +241,9 @@ def _tracking(
     def write(captured: CapturedInvocation) -> None:
         recorder.write(build_run_record(captured))
 
-    writer = TrackingWriter(write, max_queue=config.tracking_queue_size, on_drop=on_drop)
+    writer = TrackingWriter(
+        write, max_queue=config.tracking_queue_size, duty=config.tracking_duty, on_drop=on_drop
+    )
 
     def resolve(invocation: Invocation) -> InvocationCapture:
         if invocation.capture is not None:

@@ -105,6 +105,9 @@ class ServingConfig:
     """ZENML_SERVING_CAPTURE_OVERRIDE: `allow` or `deny` request capture overrides."""
     tracking_queue_size: int = 1000
     """ZENML_SERVING_TRACKING_QUEUE_SIZE: run records waiting for the store before drops."""
+    tracking_duty: float = 0.2
+    """ZENML_SERVING_TRACKING_DUTY: largest share of time (0..1] the run-tracking writer may
+    spend writing; it competes with requests for the GIL (1: no limit)."""
     log_format: str = "auto"
     """ZENML_SERVING_LOG_FORMAT: `json`, `console`, or `auto` (console on a terminal)."""
     access_log: bool = False
@@ -250,6 +253,13 @@ class ServingConfig:
                 1000,
                 _int_in(1, 1_000_000),
                 "an integer 1..1000000",
+            ),
+            tracking_duty=_get(
+                env,
+                "ZENML_SERVING_TRACKING_DUTY",
+                0.2,
+                _duty,
+                "a fraction in (0, 1], e.g. 0.2",
             ),
             log_format=_get(
                 env,
@@ -405,6 +415,13 @@ def _non_negative_float(raw: str) -> float:
 def _unit_float(raw: str) -> float:
     value = float(raw)
     if not 0.0 <= value <= 1.0:
+        raise ValueError(raw)
+    return value
+
+
+def _duty(raw: str) -> float:
+    value = float(raw)
+    if not 0.0 < value <= 1.0:
         raise ValueError(raw)
     return value
 

@@ -45,8 +45,7 @@ class LoopLagMonitor:
         """Worst lag of the window, or the current overshoot if the sampler is overdue now
         (the loop was blocked and this call runs before the sampler got its turn)."""
         now = time.monotonic()
-        while self._samples and now - self._samples[0][0] > self.window_s:
-            self._samples.popleft()
+        self._forget_before(now - self.window_s)
         worst = max((lag for _, lag in self._samples), default=0.0)
         if self._sleeping_since is not None:
             worst = max(worst, now - self._sleeping_since - self.interval_s)
@@ -58,3 +57,8 @@ class LoopLagMonitor:
             await asyncio.sleep(self.interval_s)
             woke = time.monotonic()
             self._samples.append((woke, max(woke - started - self.interval_s, 0.0)))
+            self._forget_before(woke - self.window_s)  # bounded even if nobody asks
+
+    def _forget_before(self, oldest: float) -> None:
+        while self._samples and self._samples[0][0] < oldest:
+            self._samples.popleft()

@@ -29,3 +29,15 @@ def test_lag_is_seen_while_overdue_and_after_the_loop_catches_up() -> None:
     assert during >= 0.3
     assert after >= 0.3
     assert forgotten < 0.2
+
+
+def test_samples_stay_bounded_when_nobody_asks() -> None:
+    async def scenario() -> int:
+        monitor = LoopLagMonitor(interval_s=0.01, window_s=0.05)
+        monitor.start()
+        await asyncio.sleep(0.5)  # ~50 samples taken, lag_s never read
+        kept = len(monitor._samples)
+        await monitor.stop()
+        return kept
+
+    assert asyncio.run(scenario()) <= 10

@@ -5,6 +5,13 @@ down, records wait in the queue; beyond its bound they are dropped, counted, and
 most once per interval with the count, never silently. A failed write is retried a few times
 with back-off (the recorder is idempotent per invocation id), then dropped and counted. On
 shutdown the queue is flushed within a grace period; what is left is counted as dropped.
+
+The writer runs in the serving process, so its Python work (ZenML's store client: pydantic,
+SQLAlchemy) competes with the request path for the GIL: unthrottled, writing a run per
+invocation made a 1 ms pipeline 4x slower (measured, BENCHMARKS.md). `duty` bounds the share
+of time the writer may spend writing: after a write that took t seconds it rests
+t * (1/duty - 1). What it cannot write in its share waits in the queue and, past the bound, is
+dropped and counted. No rest while flushing at shutdown.
 """
 
 from __future__ import annotations
@@ -52,10 +59,14 @@ class TrackingWriter:
         retries: int = 3,
         retry_delay_s: float = 0.5,
         log_interval_s: float = 60.0,
+        duty: float = 1.0,
         on_drop: Callable[[str, int], None] | None = None,
         logger: Any = None,
     ) -> None:
+        if not 0.0 < duty <= 1.0:
+            raise ValueError(f"duty must be in (0, 1], not {duty}")
         self._write = write
+        self._rest_per_busy = 1.0 / duty - 1.0
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
         self._retries = retries
         self._retry_delay_s = retry_delay_s
@@ -123,7 +134,10 @@ class TrackingWriter:
             try:
                 if item is _STOP:
                     return
+                started = time.monotonic()
                 self._write_with_retries(item)
+                if self._rest_per_busy and not self._stopping.is_set():
+                    self._stopping.wait((time.monotonic() - started) * self._rest_per_busy)
             finally:
                 self._queue.task_done()
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 
+import pytest
 import structlog
 
 from zenml_serving.tracking.writer import TrackingWriter
@@ -80,3 +82,41 @@ class TestTrackingWriter:
         writer.submit(1)
         writer.submit(2)  # not started: the queue stays full
         assert reasons == ["full"]
+
+
+class TestDuty:
+    """The writer leaves the GIL to requests for most of the time; a flush does not wait."""
+
+    def test_the_writer_rests_in_proportion_to_its_writes(self) -> None:
+        spans: list[tuple[float, float]] = []
+
+        def write(_: object) -> None:
+            started = time.monotonic()
+            time.sleep(0.02)
+            spans.append((started, time.monotonic()))
+
+        writer = TrackingWriter(write, duty=0.5)  # rest as long as each write took
+        writer.start()
+        for item in range(4):
+            writer.submit(item)
+        deadline = time.monotonic() + 10
+        while len(spans) < 4 and time.monotonic() < deadline:  # not stopping: stop flushes
+            time.sleep(0.01)
+        writer.stop(grace_s=5.0)
+        assert len(spans) == 4
+        first_end, second_start = spans[0][1], spans[1][0]
+        assert second_start - first_end >= 0.9 * (spans[0][1] - spans[0][0])
+
+    def test_a_shutdown_flush_does_not_rest(self) -> None:
+        written: list[int] = []
+        writer = TrackingWriter(written.append, duty=0.001)
+        for item in range(20):
+            writer.submit(item)
+        writer.start()
+        writer.stop(grace_s=5.0)
+        assert written == list(range(20))
+        assert writer.stats.dropped == 0
+
+    def test_a_duty_outside_0_1_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="duty"):
+            TrackingWriter(lambda item: None, duty=0.0)
