@@ -177,11 +177,17 @@ async def run(args: argparse.Namespace, server: Server) -> dict[str, Any]:
     samples.append((time.monotonic() - started, rss_mib(server.pid)))
 
     # Every accepted job must reach a final state.
+    # Only finished jobs are ever evicted (TTL, count bound), so a 404 here is a job that
+    # finished and was evicted since; a job still unfinished after 10 s is reported.
     not_final: list[str] = []
+    evicted = 0
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
         for job_id in tally.accepted_jobs:
             for _ in range(100):
                 job = await client.get(f"/jobs/{job_id}")
+                if job.status_code == 404:
+                    evicted += 1
+                    break
                 if job.status_code == 200 and job.json()["status"] in FINAL:
                     break
                 await asyncio.sleep(0.1)
@@ -200,6 +206,7 @@ async def run(args: argparse.Namespace, server: Server) -> dict[str, Any]:
         "unexplained_errors": dict(tally.unexplained),
         "accepted_jobs": len(tally.accepted_jobs),
         "jobs_not_final": not_final,
+        "jobs_evicted_after_finishing": evicted,
         "rejected_429": sum(v for k, v in tally.statuses.items() if k.endswith(" 429")),
         "rss_mib": {"start": samples[0][1], "middle": middle[1], "end": end[1]},
         "rss_growth_middle_to_end": (end[1] - middle[1]) / middle[1] if middle[1] else None,
