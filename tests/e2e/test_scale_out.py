@@ -242,7 +242,7 @@ class TestDeadProcess:
             dying.wait_ready()
             other.wait_ready()
             accepted = dying.client.post(
-                "/invoke?mode=async", json={"parameters": {"fault": "exit"}}
+                "/invoke?mode=async", json={"parameters": {"fault": "exit", "seconds": 1.0}}
             )
             assert accepted.status_code == 202
             job_id = accepted.json()["job_id"]

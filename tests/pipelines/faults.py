@@ -11,8 +11,9 @@ from zenml import pipeline, step
 
 @step
 def misbehave(fault: str, size: int, seconds: float) -> str:
-    """`raise`, `allocate` (`size` bytes), `hang` (`seconds`), `exit` (kill the process),
-    `hold_gil` (a regex that backtracks 2**`size` times without releasing the GIL), or ok."""
+    """`raise`, `allocate` (`size` bytes), `hang` (`seconds`), `exit` (kill the process after
+    `seconds`), `hold_gil` (a regex that backtracks 2**`size` times without releasing the
+    GIL), or ok."""
     if fault == "raise":
         raise RuntimeError("asked to fail")
     if fault == "allocate":
@@ -23,6 +24,7 @@ def misbehave(fault: str, size: int, seconds: float) -> str:
     if fault == "hold_gil":
         re.fullmatch(r"(a+)+", "a" * size + "b")
     if fault == "exit":
+        time.sleep(seconds)  # > 0: let the caller's 202 leave before the process dies
         os._exit(17)
     return "ok"
 
