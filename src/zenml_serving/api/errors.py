@@ -130,14 +130,16 @@ def _validation(exc: ValidationException) -> ProblemDetailsException:
     )
 
 
+_HTTP_KINDS = {
+    401: "unauthorized",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "too-large",
+    415: "media-type",
+}
+
+
 def _http(exc: HTTPException) -> ProblemDetailsException:
-    kind = {
-        401: "unauthorized",
-        404: "not-found",
-        405: "method-not-allowed",
-        413: "too-large",
-        415: "media-type",
-    }
     try:
         title = HTTPStatus(exc.status_code).phrase
     except ValueError:
@@ -149,7 +151,7 @@ def _http(exc: HTTPException) -> ProblemDetailsException:
         )
     return problem(
         exc.status_code,
-        kind.get(exc.status_code, "http"),
+        _HTTP_KINDS.get(exc.status_code, "http"),
         title,
         detail or title,
         headers=exc.headers,

@@ -37,6 +37,7 @@ __all__ = [
     "METRICS_ROUTE",
     "WS_SUBPROTOCOL",
     "BearerKeyMiddleware",
+    "accepted_subprotocol",
     "add_security_headers",
     "cors_config",
 ]
@@ -101,12 +102,19 @@ def _offered_key(scope: Scope) -> bytes | None:
     return None
 
 
+def accepted_subprotocol(scope: Scope) -> str | None:
+    """The subprotocol to accept: ours if the client offered it (a browser fails a socket whose
+    offered subprotocols all go unanswered), else none."""
+    offered: Sequence[str] = scope.get("subprotocols", ())  # type: ignore[assignment]
+    return WS_SUBPROTOCOL if WS_SUBPROTOCOL in offered else None
+
+
 async def _reject_socket(scope: Scope, receive: Receive, send: Send, detail: str) -> None:
     """Accept, then close with 4401 and a reason: a code a browser client can read."""
     await receive()  # websocket.connect
-    offered: Sequence[str] = scope.get("subprotocols", ())  # type: ignore[assignment]
-    subprotocol = WS_SUBPROTOCOL if WS_SUBPROTOCOL in offered else None
-    await send({"type": "websocket.accept", "subprotocol": subprotocol, "headers": []})
+    await send(
+        {"type": "websocket.accept", "subprotocol": accepted_subprotocol(scope), "headers": []}
+    )
     await send({"type": "websocket.close", "code": WS_CLOSE_UNAUTHORIZED, "reason": detail})
 
 

@@ -29,7 +29,7 @@ from zenml_serving.api.context import AppContext
 from zenml_serving.api.errors import problem
 from zenml_serving.api.request_limits import STATE_KEY, check_parameters
 from zenml_serving.api.responses import DocumentedOperation, problem_responses
-from zenml_serving.api.security import WS_SUBPROTOCOL
+from zenml_serving.api.security import accepted_subprotocol
 from zenml_serving.execution.backend import BackendUnavailableError, Subscription
 from zenml_serving.execution.invocation import invocation_from_request
 from zenml_serving.execution.manager import ShuttingDownError
@@ -120,8 +120,7 @@ async def stream_job(
 @websocket("/stream")
 async def stream_socket(socket: WebSocket[Any, Any, Any], ctx: NamedDependency[AppContext]) -> None:
     """Submit, subscribe to and cancel jobs over one socket (protocol: WS_PROTOCOL)."""
-    offered = socket.scope.get("subprotocols", ())
-    await socket.accept(subprotocols=WS_SUBPROTOCOL if WS_SUBPROTOCOL in offered else None)
+    await socket.accept(subprotocols=accepted_subprotocol(socket.scope))
     await _SocketSession(socket, ctx).run()
 
 
