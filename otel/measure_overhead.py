@@ -187,6 +187,17 @@ def main() -> int:  # noqa: PLR0915 - a script, read top to bottom
             "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
             "OTEL_TRACES_SAMPLER_ARG": "0.1",
         },
+        "spans + exporter, none sampled": {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url,
+            "ZENML_SERVING_METRICS": "false",
+            "OTEL_TRACES_SAMPLER": "parentbased_always_off",
+        },
+        "B on, 1% sampled": {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url,
+            "ZENML_SERVING_METRICS": "true",
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.01",
+        },
         "B on, 10% sampled": {
             "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url,
             "ZENML_SERVING_METRICS": "true",

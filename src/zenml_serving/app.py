@@ -201,7 +201,6 @@ def create_app(
                     exception_to_problem_detail_map=PROBLEM_MAP,
                 )
             ),
-            *telemetry.plugins(),
         ],
         openapi_config=OpenAPIConfig(
             title=f"zenml-serving: {served_pipeline.name}",
@@ -214,7 +213,7 @@ def create_app(
         logging_config=None,  # logging is ours (telemetry/logging.py), not Litestar's default
         debug=False,
     )
-    telemetry.install(app)  # outermost: counts the status that really leaves
+    telemetry.install(app)  # outermost: traces and counts the status that really leaves
     return app
 
 

@@ -27,6 +27,7 @@ from tests.telemetry_support import (
 from zenml_serving.app import create_app
 from zenml_serving.config import ServingConfig
 from zenml_serving.deployment.model import ServedPipeline
+from zenml_serving.execution.records import FINAL_EVENTS
 from zenml_serving.telemetry import metrics
 from zenml_serving.telemetry.logging import WITHHELD
 from zenml_serving.telemetry.redaction import REDACTED
@@ -102,6 +103,9 @@ class TestSpanTree:
         assert format(server.parent.span_id, "016x") == PARENT_SPAN_ID
         assert server.attributes is not None
         assert server.attributes["http.route"] == "/invoke"
+        assert server.attributes["http.request.method"] == "POST"
+        assert server.attributes["http.response.status_code"] == 200
+        assert server.status.status_code is StatusCode.UNSET
         assert invocation.parent is not None
         assert invocation.parent.span_id == server.context.span_id
         for name in ("step clean", "step shout"):
@@ -158,6 +162,54 @@ class TestSpanTree:
         assert [e.name for e in step.events] == ["exception"]
         assert spans["invoke obs_pipeline"].status.status_code is StatusCode.ERROR
         assert spans["step clean"].status.status_code is StatusCode.UNSET
+        server = spans["POST /invoke"]
+        assert server.status.status_code is StatusCode.ERROR  # a 5xx is the server's error
+        assert server.attributes is not None
+        assert server.attributes["http.response.status_code"] == 500
+        assert server.attributes["error.type"] == "500"
+
+    async def test_client_errors_leave_the_server_span_unset_and_the_query_out(
+        self, traced: tuple[Traced, AsyncTestClient[Litestar]]
+    ) -> None:
+        service, client = traced
+        response = await client.post(
+            f"/invoke?token={CANARY}",
+            json={"parameters": {"nope": 1}},
+            headers={"user-agent": "t/1"},
+        )
+        assert response.status_code == 422  # names the unknown parameter
+        assert response.headers["x-trace-id"]
+        server = by_name(service.spans())["POST /invoke"]
+        assert server.status.status_code is StatusCode.UNSET  # 4xx: the client's error
+        assert server.attributes is not None
+        assert server.attributes["http.response.status_code"] == 422
+        assert server.attributes["url.path"] == "/invoke"
+        assert server.attributes["user_agent.original"] == "t/1"
+        assert CANARY not in all_attribute_text(service.spans())
+
+    async def test_websocket_connection_is_the_parent_of_its_invocations(
+        self, traced: tuple[Traced, AsyncTestClient[Litestar]]
+    ) -> None:
+        service, client = traced
+        with await client.websocket_connect("/stream") as socket:
+            socket.send_json({"type": "invoke", "parameters": {"text": "hi"}})
+            final = None
+            while final is None:
+                message = socket.receive_json(timeout=10)
+                if message["type"] == "event" and message["event"]["type"] in FINAL_EVENTS:
+                    final = message["event"]["type"]
+            assert final == "job.completed"
+        for _ in range(500):  # the server span ends when the connection's handler returns
+            spans = by_name(service.spans())
+            if "WS /stream" in spans:
+                break
+            await asyncio.sleep(0.01)
+        server = spans["WS /stream"]
+        assert server.kind is SpanKind.SERVER
+        invocation = spans["invoke obs_pipeline"]
+        assert invocation.context.trace_id == server.context.trace_id
+        assert invocation.parent is not None
+        assert invocation.parent.span_id == server.context.span_id
 
     async def test_an_unsampled_request_makes_no_spans(self) -> None:
         service = Traced()
@@ -178,6 +230,7 @@ class TestSpanTree:
         service, client = traced
         assert (await client.get("/metrics")).status_code == 200
         assert (await client.get("/health")).status_code == 200
+        assert (await client.get("/livez")).status_code == 200
         assert "x-trace-id" not in (await client.get("/metrics")).headers
         assert service.spans() == ()
 
@@ -403,7 +456,7 @@ class TestMetrics:
             return "never"
 
         app = Litestar([limited], middleware=[Limiter()])
-        http.install(app, metrics_enabled=True, access_log=False)
+        http.install(app, metrics_enabled=True, access_log=False, tracer=None)
         name = "zenml_serving_http_requests_total"
         labels = {"route": "/limited", "method": "GET", "status": "429"}
         before = metrics.REGISTRY.get_sample_value(name, labels) or 0.0

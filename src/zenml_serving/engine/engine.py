@@ -32,11 +32,15 @@ _log = structlog.stdlib.get_logger(__name__)
 class StepFailedError(Exception):
     """A step raised (after its retries) or returned outputs that do not match its signature."""
 
-    def __init__(self, step: str, error: BaseException, attempts: int) -> None:
+    def __init__(
+        self, step: str, error: BaseException, attempts: int, duration_s: float = 0.0
+    ) -> None:
         super().__init__(f"step '{step}' failed: {type(error).__name__}: {error}")
         self.step = step
         self.error = error
         self.attempts = attempts
+        self.duration_s = duration_s
+        """How long the step ran, its retries included."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,7 @@ class DirectExecutionEngine:
                 duration = time.perf_counter() - started
                 observer.step_finished(step, StepOutcome("failed", duration, attempts, error=exc))
                 _call_hook(step, step.on_failure, exc)
-                raise StepFailedError(step.name, exc, attempts) from exc
+                raise StepFailedError(step.name, exc, attempts, duration) from exc
         duration = time.perf_counter() - started
         observer.step_finished(step, StepOutcome("completed", duration, attempts, outputs=outputs))
         _call_hook(step, step.on_success, None)

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from zenml_serving.telemetry.tracing import current_trace_attributes
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from zenml_serving.capture import CapturePlan, InvocationCapture
-    from zenml_serving.engine.engine import InvocationResult
+    from zenml_serving.engine.engine import InvocationResult, StepRecord
     from zenml_serving.engine.observer import ExecutionObserver
 
 __all__ = [
@@ -75,6 +75,8 @@ class InvocationOutcome:
     result: InvocationResult | None = None
     error: BaseException | None = None
     failed_step: str | None = None
+    steps: Sequence[StepRecord] = ()
+    """The steps that completed, in order (the failed one is `error`, a StepFailedError)."""
 
 
 class InvocationListener(Protocol):

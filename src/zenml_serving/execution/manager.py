@@ -490,11 +490,17 @@ class ServingExecutionManager:
                 steps=result.steps,
                 duration_s=result.duration_s,
             )
-            outcome = InvocationOutcome("completed", result.duration_s, result=result)
+            outcome = InvocationOutcome(
+                "completed", result.duration_s, result=result, steps=records
+            )
             return result
         except StepFailedError as exc:
             outcome = InvocationOutcome(
-                "failed", time.perf_counter() - started, error=exc, failed_step=exc.step
+                "failed",
+                time.perf_counter() - started,
+                error=exc,
+                failed_step=exc.step,
+                steps=records,
             )
             _log.warning(
                 "step_failed",
@@ -505,13 +511,19 @@ class ServingExecutionManager:
             )
             raise
         except InvocationTimeoutError as exc:
-            outcome = InvocationOutcome("timed_out", time.perf_counter() - started, error=exc)
+            outcome = InvocationOutcome(
+                "timed_out", time.perf_counter() - started, error=exc, steps=records
+            )
             raise
         except InvocationCancelledError as exc:
-            outcome = InvocationOutcome("cancelled", time.perf_counter() - started, error=exc)
+            outcome = InvocationOutcome(
+                "cancelled", time.perf_counter() - started, error=exc, steps=records
+            )
             raise
         except Exception as exc:
-            outcome = InvocationOutcome("failed", time.perf_counter() - started, error=exc)
+            outcome = InvocationOutcome(
+                "failed", time.perf_counter() - started, error=exc, steps=records
+            )
             _log.exception("invocation_crashed", invocation_id=invocation.id)
             raise
         finally:

@@ -11,9 +11,9 @@ trace id, the one in the job record and the response headers) and also carries a
 request span was sampled or stored apart.
 
 Cost on the request path is kept proportional to what is recorded: the capture decision is
-asked for only when something needs it (a recording span, a DEBUG log, a failure), and an
+asked for only when something needs it (a recording span, a DEBUG log, a failure), an
 invocation whose request was not sampled makes no spans at all (its children would not be
-sampled either), only metrics.
+sampled either), only metrics, and one sampled out at its own span makes no step spans.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from zenml_serving.capture import CaptureMode
+from zenml_serving.engine.engine import StepFailedError
 from zenml_serving.telemetry import metrics
 from zenml_serving.telemetry.capture import (
     LOG_EXCEPTION_MESSAGES,
@@ -70,6 +71,10 @@ class _InvocationTelemetry:
         self.messages_token: Token[bool] | None = None
         self.steps: list[tuple[Span | None, object, Mapping[str, Any]]] = []
         self._capture: InvocationCapture | None = None
+        self.detailed = False
+        """Whether steps are watched one by one (a recording span, or DEBUG step logs); set
+        once the invocation span exists. Otherwise a step costs nothing here unless it fails:
+        step metrics come from the outcome at the end."""
 
     @property
     def capture(self) -> InvocationCapture:
@@ -84,10 +89,13 @@ class _InvocationTelemetry:
 
     @property
     def tracing(self) -> bool:
-        """Whether this invocation makes spans (it has an invocation span)."""
-        return self.span is not None
+        """Whether this invocation's steps make spans: only under an invocation span that
+        records (a sampled-out one would have sampled-out children: no need to make them)."""
+        return self.span is not None and self.span.is_recording()
 
     def step_started(self, step: ServedStep, inputs: Mapping[str, Any]) -> None:
+        if not self.detailed:
+            return
         tracer = self.listener.tracer
         if not self.tracing or tracer is None:
             self.steps.append((None, None, inputs))
@@ -102,12 +110,11 @@ class _InvocationTelemetry:
 
     def step_finished(self, step: ServedStep, outcome: StepOutcome) -> None:
         failed = outcome.status == "failed"
-        metrics.observe_step(
-            step.name,
-            outcome.status,
-            outcome.duration_s,
-            type(outcome.error).__name__ if failed else None,
-        )
+        if not self.detailed:
+            if failed:
+                # The manager logs the failure next, on this thread: same rule for its message.
+                self._allow_messages(self.step_capture(step).error_detail)
+            return
         span, token, inputs = self.steps.pop() if self.steps else (None, None, {})
         recording = span is not None and span.is_recording()
         debug = _level.isEnabledFor(logging.DEBUG)
@@ -198,6 +205,17 @@ def _record_error(
         span.add_event("exception", {"exception.type": error_type})
 
 
+def _observe(invocation: Invocation, outcome: InvocationOutcome) -> None:
+    """Invocation and step metrics, in one go at the end (steps are not watched one by one
+    for metrics: that would cost every step of every invocation a call)."""
+    metrics.child(metrics.INVOCATION_DURATION, invocation.mode).observe(outcome.duration_s)
+    for record in outcome.steps:
+        metrics.observe_step(record.name, record.status, record.duration_s, None)
+    error = outcome.error
+    if isinstance(error, StepFailedError):
+        metrics.observe_step(error.step, "failed", error.duration_s, type(error.error).__name__)
+
+
 class TelemetryListener:
     """Traces, measures and logs every invocation (see the module docstring)."""
 
@@ -207,10 +225,13 @@ class TelemetryListener:
         *,
         tracer: Tracer | None,
         decide: CaptureDecider,
+        metrics: bool = True,
     ) -> None:
         self.pipeline = pipeline
         self.tracer = tracer
         """None with tracing off: metrics and log context only."""
+        self.metrics = metrics
+        """Whether to observe the Prometheus metrics (ZENML_SERVING_METRICS)."""
         self.decide = decide
         self._span_name = f"invoke {pipeline.name}"
         self._snapshot_id = str(pipeline.snapshot_id)
@@ -226,7 +247,8 @@ class TelemetryListener:
     def _started(self, invocation: Invocation) -> _InvocationTelemetry:
         state = _InvocationTelemetry(self, invocation)
         waited = max(0.0, time.time() - invocation.submitted_at)
-        metrics.child(metrics.QUEUE_WAIT, invocation.mode).observe(waited)
+        if self.metrics:
+            metrics.child(metrics.QUEUE_WAIT, invocation.mode).observe(waited)
         parent = trace.get_current_span().get_span_context()
         # A request that was not sampled gets no child spans: they would not be sampled either.
         if self.tracer is not None and not (parent.is_valid and not parent.trace_flags.sampled):
@@ -239,6 +261,7 @@ class TelemetryListener:
         if invocation.mode != "sync":
             ids["job_id"] = invocation.id
         state.log_tokens = structlog.contextvars.bind_contextvars(**ids)
+        state.detailed = state.tracing or _level.isEnabledFor(logging.DEBUG)
         invocation.attributes[_STATE] = state
         return state
 
@@ -257,8 +280,10 @@ class TelemetryListener:
         span = self.tracer.start_span(
             self._span_name, kind=SpanKind.INTERNAL, attributes=attributes, links=links
         )
+        if not span.is_recording():
+            return span
         capture = state.capture
-        if span.is_recording() and capture.mode is not CaptureMode.NONE:
+        if capture.mode is not CaptureMode.NONE:
             span.set_attributes(
                 {
                     "zenml.pipeline.name": self.pipeline.name,
@@ -287,7 +312,8 @@ class TelemetryListener:
 
     def _finished(self, outcome: InvocationOutcome, state: _InvocationTelemetry) -> None:
         invocation = state.invocation
-        metrics.child(metrics.INVOCATION_DURATION, invocation.mode).observe(outcome.duration_s)
+        if self.metrics:
+            _observe(invocation, outcome)
         span = state.span
         if span is not None and span.is_recording():
             span.set_attribute("zenml.invocation.status", outcome.status)

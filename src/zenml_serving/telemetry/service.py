@@ -3,8 +3,8 @@
 `create_app` builds one per app, i.e. in each granian worker after it started (OpenTelemetry
 providers and their export threads must not cross a fork), and wires what it offers:
 `listener()` for the execution manager, `count_outcome` as the manager's outcome hook,
-`plugins()` for Litestar (the OpenTelemetry server span), `install()` around the finished app
-(request metrics, access log, trace headers), `start()`/`stop()` in the lifespan.
+`install()` around the finished app (server span, request metrics, access log, trace headers),
+`start()`/`stop()` in the lifespan.
 
 Capture decides what spans and logs carry: the listener consults each invocation's
 `InvocationCapture` (the one ZenML run tracking uses too); `decide` (constructor) replaces
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -28,10 +27,9 @@ from zenml_serving.telemetry import http, metrics
 from zenml_serving.telemetry.listener import TelemetryListener
 from zenml_serving.telemetry.logging import configure_logging
 from zenml_serving.telemetry.redaction import make_redactor
-from zenml_serving.telemetry.tracing import build_tracer_provider, route_span_details
+from zenml_serving.telemetry.tracing import INSTRUMENTATION_NAME, build_tracer_provider
 
 if TYPE_CHECKING:
-    from litestar.plugins import PluginProtocol
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -44,10 +42,7 @@ if TYPE_CHECKING:
     from zenml_serving.telemetry.redaction import Redactor
     from zenml_serving.tracking.writer import TrackingWriter
 
-__all__ = ["UNTRACED_PATHS", "Telemetry"]
-
-UNTRACED_PATHS = ("^/metrics$", "^/health$")
-"""Scrapes and probes make no spans (they are still counted and access-logged at DEBUG)."""
+__all__ = ["Telemetry"]
 
 _log = structlog.stdlib.get_logger(__name__)
 
@@ -124,7 +119,7 @@ class Telemetry:
             return None
         tracer = None
         if self.tracer_provider is not None:
-            tracer = self.tracer_provider.get_tracer("zenml_serving", __version__)
+            tracer = self.tracer_provider.get_tracer(INSTRUMENTATION_NAME, __version__)
         if self.config.metrics_enabled:
             metrics.BUILD_INFO.labels(
                 version=__version__, pipeline=pipeline.name, snapshot_id=str(pipeline.snapshot_id)
@@ -135,43 +130,33 @@ class Telemetry:
                 return invocation.capture
             return plan.resolve(invocation.id, invocation.capture_override)
 
-        return TelemetryListener(pipeline, tracer=tracer, decide=self._decide or from_plan)
+        return TelemetryListener(
+            pipeline,
+            tracer=tracer,
+            decide=self._decide or from_plan,
+            metrics=self.config.metrics_enabled,
+        )
 
     def count_outcome(self, invocation: Invocation, outcome: str) -> None:
         """The execution manager's outcome hook (client-visible outcomes, admission refusals)."""
         if self.config.metrics_enabled:
             metrics.count_outcome(invocation.mode, outcome)
 
-    def plugins(self) -> list[PluginProtocol]:
-        """Litestar's OpenTelemetry plugin: one server span per request, named by route."""
-        if self.tracer_provider is None:
-            return []
-        # Stable HTTP semantic conventions (http.request.method, url.path, ...); the ASGI
-        # instrumentation reads this once, when its first middleware is built.
-        os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
-        from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
-
-        return [
-            OpenTelemetryPlugin(
-                OpenTelemetryConfig(
-                    tracer_provider=self.tracer_provider,
-                    scope_span_details_extractor=route_span_details,
-                    server_request_hook_handler=http.remember_server_span,
-                    exclude=list(UNTRACED_PATHS),
-                    exclude_spans=["receive", "send"],
-                )
-            )
-        ]
-
     def install(self, app: Any) -> None:
-        """Wrap the finished app: request metrics, access log, trace id response headers.
+        """Wrap the finished app: server span, request metrics, access log, trace headers.
 
         With all three off, nothing is wrapped: the layer would cost every request for nothing.
         """
         if not (self.config.metrics_enabled or self.config.access_log or self.tracer_provider):
             return
+        tracer = None
+        if self.tracer_provider is not None:
+            tracer = self.tracer_provider.get_tracer(INSTRUMENTATION_NAME, __version__)
         http.install(
-            app, metrics_enabled=self.config.metrics_enabled, access_log=self.config.access_log
+            app,
+            metrics_enabled=self.config.metrics_enabled,
+            access_log=self.config.access_log,
+            tracer=tracer,
         )
 
     def count_tracking_drops(self, reason: str, count: int) -> None:

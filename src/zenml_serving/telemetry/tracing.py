@@ -6,8 +6,8 @@
 - `RedactingSpanProcessor` wraps the exporting processor: a span's attributes freeze at
   `end()`, so it hands the exporter a redacted *copy* (attributes, event and link attributes,
   status description) and the exporter never sees the original.
-- `route_span_details`: the server span is named `{method} {route template}` with
-  `http.route` set to the template (`/jobs/{job_id:str}`), never the raw path.
+- `route_of`: the route template that serves a request (`/jobs/{job_id}`), never the raw
+  path: server span names and metric labels (`telemetry/http.py`).
 """
 
 from __future__ import annotations
@@ -32,13 +32,13 @@ if TYPE_CHECKING:
     from zenml_serving.telemetry.redaction import Redactor
 
 __all__ = [
+    "INSTRUMENTATION_NAME",
     "UNMATCHED_ROUTE",
     "RedactingSpanProcessor",
     "build_tracer_provider",
     "current_trace_attributes",
     "format_trace_id",
     "route_of",
-    "route_span_details",
 ]
 
 UNMATCHED_ROUTE = "unmatched"
@@ -222,11 +222,3 @@ def _normalize(path: str) -> str:
     if len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/")
     return path
-
-
-def route_span_details(scope: Any) -> tuple[str, dict[str, Any]]:
-    """Server span name and attributes with the route template (low cardinality)."""
-    route = route_of(scope) or UNMATCHED_ROUTE
-    method = scope.get("method")
-    name = f"{method} {route}" if method else f"WS {route}"
-    return name, {"http.route": route}

@@ -11,12 +11,13 @@ from opentelemetry.trace import Link, Status, StatusCode
 
 from tests.telemetry_support import CANARY, all_attribute_text
 from zenml_serving.config import ServingConfig
+from zenml_serving.telemetry.http import server_span_name
 from zenml_serving.telemetry.redaction import REDACTED, default_redact
 from zenml_serving.telemetry.tracing import (
     RedactingSpanProcessor,
     build_tracer_provider,
     current_trace_attributes,
-    route_span_details,
+    route_of,
 )
 
 
@@ -85,6 +86,13 @@ class TestRouteNames:
 
         app = Litestar([job])
         scope = {"type": "http", "method": "GET", "path": "/jobs/abc-123", "litestar_app": app}
-        assert route_span_details(scope) == ("GET /jobs/{job_id}", {"http.route": "/jobs/{job_id}"})
+        route = route_of(scope)
+        assert route is not None
+        assert route == "/jobs/{job_id}"
+        assert server_span_name(scope, route) == "GET /jobs/{job_id}"
         scope = {"type": "http", "method": "GET", "path": "/nope/1", "litestar_app": app}
-        assert route_span_details(scope) == ("GET unmatched", {"http.route": "unmatched"})
+        assert route_of(scope) is None
+        scope = {"type": "websocket", "path": "/jobs/abc-123", "litestar_app": app}
+        assert server_span_name(scope, "/stream") == "WS /stream"
+        scope = {"type": "http", "method": "BREW", "path": "/jobs/abc-123", "litestar_app": app}
+        assert server_span_name(scope, "/jobs/{job_id}") == "_OTHER /jobs/{job_id}"
