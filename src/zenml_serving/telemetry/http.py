@@ -200,9 +200,11 @@ class HttpTelemetry:
                     recorded = True
             await send(message)
 
+        raised = False
         try:
             await self.app(scope, receive, watch)
         except BaseException as error:
+            raised = True
             if status is None:
                 status = 500  # the server answers 500 for an app that raised before answering
             if span is not None:
@@ -215,7 +217,7 @@ class HttpTelemetry:
                 duration = (finished or time.perf_counter()) - started
                 self._done(scope, route, status, duration, sent, span)
             if traced is not None:
-                _finish_http_span(traced[0], status)
+                _finish_http_span(traced[0], status, raised)
                 _end(traced)
 
     def _done(  # noqa: PLR0917 - a private call site, positional reads best
@@ -268,15 +270,16 @@ def _trace_headers(span: Span) -> tuple[tuple[bytes, bytes], ...]:
     )
 
 
-def _finish_http_span(span: Span, status: int | None) -> None:
+def _finish_http_span(span: Span, status: int | None, raised: bool) -> None:
+    """Status code; an error for 5xx (4xx are the client's errors, not the server span's)
+    unless an exception already said what went wrong. No status: the client left first."""
     if not span.is_recording():
         return
     if status is not None:
         span.set_attribute("http.response.status_code", status)
-    if status is None or status >= 500:
-        # 4xx are the client's errors, not the server span's (semantic conventions).
-        span.set_attribute("error.type", str(status) if status is not None else "499")
-        span.set_status(Status(StatusCode.ERROR))
+        if status >= 500 and not raised:
+            span.set_attribute("error.type", str(status))
+            span.set_status(Status(StatusCode.ERROR))
 
 
 def _record_exception(span: Span, error: BaseException) -> None:
