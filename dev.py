@@ -51,7 +51,9 @@ def _ensure_venv(extras: str) -> None:
     stamp.write_text(digest)
 
 
-def _local_store_env() -> dict[str, str]:
+def local_store_env() -> dict[str, str]:
+    """This environment plus the embedded default store in the repo (what `serve` runs
+    with; bench/ starts its servers with it too). Variables already set win."""
     env = dict(os.environ)
     env.setdefault("ZENML_CONFIG_PATH", str(ROOT / ".zenml-local" / "config"))
     env.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
@@ -63,7 +65,7 @@ def _local_store_env() -> dict[str, str]:
 def serve() -> int:
     """Install, snapshot the example pipeline into the local store and serve it."""
     _ensure_venv("")
-    env = _local_store_env()
+    env = local_store_env()
     print(f"dev.py: snapshotting {EXAMPLE} into {env['ZENML_CONFIG_PATH']}", flush=True)
     result = subprocess.run(
         [str(BIN / "zenml-serving"), "snapshot", EXAMPLE],

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from dev import local_store_env
 
 from bench.targets import Target
 
@@ -15,13 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def base_env() -> dict[str, str]:
-    """The environment every server starts with: the local ZenML store, quiet ZenML."""
-    env = dict(os.environ)
-    env.setdefault("ZENML_CONFIG_PATH", str(ROOT / ".zenml-local" / "config"))
-    env.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
-    env.setdefault("ZENML_LOGGING_VERBOSITY", "WARN")
-    env.setdefault("ZENML_SERVING_SOURCE_ROOT", str(ROOT))
-    return env
+    """The environment every server starts with: dev.py's (the local store, quiet ZenML)."""
+    return local_store_env()
 
 
 def snapshot(pipeline: str, name: str) -> str:
