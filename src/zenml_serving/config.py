@@ -156,6 +156,11 @@ class ServingConfig:
     """OTEL_TRACES_SAMPLER: one of the SDK's built-in samplers."""
     otel_traces_sampler_arg: float = 1.0
     """OTEL_TRACES_SAMPLER_ARG: the ratio of the `*traceidratio` samplers."""
+    otel_bsp_max_export_batch_size: int = 64
+    """OTEL_BSP_MAX_EXPORT_BATCH_SIZE: spans per export. Smaller than the SDK's 512: encoding
+    a batch holds the GIL, and a big one stalls the requests running meanwhile."""
+    otel_bsp_schedule_delay_ms: int = 500
+    """OTEL_BSP_SCHEDULE_DELAY: milliseconds between exports (the SDK's default is 5000)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingConfig:
@@ -302,6 +307,12 @@ class ServingConfig:
             ),
             otel_traces_sampler_arg=_get(
                 env, "OTEL_TRACES_SAMPLER_ARG", 1.0, _unit_float, "a number in 0..1"
+            ),
+            otel_bsp_max_export_batch_size=_get(
+                env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 64, _int_in(1, 2048), "1..2048"
+            ),
+            otel_bsp_schedule_delay_ms=_get(
+                env, "OTEL_BSP_SCHEDULE_DELAY", 500, _int_in(1, 600_000), "1..600000 (ms)"
             ),
             auth_key=_get(
                 env,

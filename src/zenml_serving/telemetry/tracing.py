@@ -162,7 +162,12 @@ def build_tracer_provider(
     if exporter is None:
         exporter = _configured_exporter(config)
     if exporter is not None:
-        provider.add_span_processor(RedactingSpanProcessor(BatchSpanProcessor(exporter), redact))
+        batches = BatchSpanProcessor(
+            exporter,
+            max_export_batch_size=config.otel_bsp_max_export_batch_size,
+            schedule_delay_millis=config.otel_bsp_schedule_delay_ms,
+        )
+        provider.add_span_processor(RedactingSpanProcessor(batches, redact))
     return provider
 
 

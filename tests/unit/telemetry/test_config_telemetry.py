@@ -63,6 +63,8 @@ class TestTelemetryVariables:
                 "OTEL_SERVICE_NAME": "scoring",
                 "OTEL_TRACES_SAMPLER": "ParentBased_TraceIdRatio",
                 "OTEL_TRACES_SAMPLER_ARG": "0.25",
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "128",
+                "OTEL_BSP_SCHEDULE_DELAY": "250",
                 "ZENML_SERVING_METRICS": "off",
                 "ZENML_SERVING_ACCESS_LOG": "false",
                 "ZENML_SERVING_LOG_FORMAT": "JSON",
@@ -74,6 +76,10 @@ class TestTelemetryVariables:
         assert config.otel_service_name == "scoring"
         assert config.otel_traces_sampler == "parentbased_traceidratio"
         assert config.otel_traces_sampler_arg == 0.25
+        assert (config.otel_bsp_max_export_batch_size, config.otel_bsp_schedule_delay_ms) == (
+            128,
+            250,
+        )
         assert (config.metrics_enabled, config.access_log) == (False, False)
         assert config.log_format == "json"
         assert config.metrics_interval_s == 5.0
@@ -86,6 +92,8 @@ class TestTelemetryVariables:
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", "http/protobuf | grpc"),
             ("OTEL_TRACES_SAMPLER", "sometimes", "parentbased_always_on"),
             ("OTEL_TRACES_SAMPLER_ARG", "2", "0..1"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0", "1..2048"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "soon", "(ms)"),
             ("ZENML_SERVING_LOG_FORMAT", "xml", "auto | json | console"),
             ("ZENML_SERVING_METRICS", "maybe", "true | false"),
             ("ZENML_SERVING_METRICS_INTERVAL", "0", "seconds > 0"),
