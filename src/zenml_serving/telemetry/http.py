@@ -217,7 +217,7 @@ class HttpTelemetry:
                 duration = (finished or time.perf_counter()) - started
                 self._done(scope, route, status, duration, sent, span)
             if traced is not None:
-                _finish_http_span(traced[0], status, raised)
+                _finish_http_span(traced[0], status, raised=raised)
                 _end(traced)
 
     def _done(  # noqa: PLR0917 - a private call site, positional reads best
@@ -230,8 +230,8 @@ class HttpTelemetry:
         span: Span | None,
     ) -> None:
         """The response is complete (or will never be): count it and log it."""
+        method = _method(scope)
         if self.metrics_enabled:
-            method = _method(scope)
             # No response at all: the client went away first (nginx's 499).
             code = str(status) if status is not None else "499"
             metrics.child(metrics.HTTP_REQUESTS, route, method, code).inc()
@@ -242,7 +242,7 @@ class HttpTelemetry:
         if not _access_level.isEnabledFor(level):
             return
         fields: dict[str, Any] = {
-            "method": _method(scope),
+            "method": method,
             "route": route,
             "path": scope.get("path", ""),
             "status": status if status is not None else 499,
@@ -270,7 +270,7 @@ def _trace_headers(span: Span) -> tuple[tuple[bytes, bytes], ...]:
     )
 
 
-def _finish_http_span(span: Span, status: int | None, raised: bool) -> None:
+def _finish_http_span(span: Span, status: int | None, *, raised: bool) -> None:
     """Status code; an error for 5xx (4xx are the client's errors, not the server span's)
     unless an exception already said what went wrong. No status: the client left first."""
     if not span.is_recording():

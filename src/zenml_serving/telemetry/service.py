@@ -32,6 +32,7 @@ from zenml_serving.telemetry.tracing import INSTRUMENTATION_NAME, build_tracer_p
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.trace import Tracer
 
     from zenml_serving.capture import CapturePlan, InvocationCapture
     from zenml_serving.config import ServingConfig
@@ -100,6 +101,12 @@ class Telemetry:
         one, tracing costs nothing (no middleware, no spans, no trace ids)."""
         return self._has_exporter and not self.config.otel_sdk_disabled
 
+    def _tracer(self) -> Tracer | None:
+        """The service's tracer (server, invocation and step spans); None with tracing off."""
+        if self.tracer_provider is None:
+            return None
+        return self.tracer_provider.get_tracer(INSTRUMENTATION_NAME, __version__)
+
     def configure_logging(self) -> None:
         """structlog JSON/console with trace ids and the shared redactor."""
         fmt = self.config.log_format
@@ -117,9 +124,7 @@ class Telemetry:
         """
         if self.tracer_provider is None and not self.config.metrics_enabled:
             return None
-        tracer = None
-        if self.tracer_provider is not None:
-            tracer = self.tracer_provider.get_tracer(INSTRUMENTATION_NAME, __version__)
+        tracer = self._tracer()
         if self.config.metrics_enabled:
             metrics.BUILD_INFO.labels(
                 version=__version__, pipeline=pipeline.name, snapshot_id=str(pipeline.snapshot_id)
@@ -149,14 +154,11 @@ class Telemetry:
         """
         if not (self.config.metrics_enabled or self.config.access_log or self.tracer_provider):
             return
-        tracer = None
-        if self.tracer_provider is not None:
-            tracer = self.tracer_provider.get_tracer(INSTRUMENTATION_NAME, __version__)
         http.install(
             app,
             metrics_enabled=self.config.metrics_enabled,
             access_log=self.config.access_log,
-            tracer=tracer,
+            tracer=self._tracer(),
         )
 
     def count_tracking_drops(self, reason: str, count: int) -> None:
