@@ -3,8 +3,12 @@
 
     python3 dev.py serve   # install, snapshot the example pipeline into the local store, serve it
     python3 dev.py test    # install with test extras, then ruff, mypy and the whole pytest suite
+    python3 dev.py lock    # re-resolve requirements/dev.lock to today's newest, show the changes
 
-Both create `.venv/` in the repo on first use and reinstall only when pyproject.toml changes.
+Both create `.venv/` in the repo on first use and install exactly the versions pinned in
+requirements/dev.lock (one universal lock for every Python the project declares; ruff and mypy
+pinned too), so the two commands give the same result next month. They reinstall only when
+pyproject.toml or the lock changes.
 The embedded default ZenML store (SQLite) lives in `.zenml-local/` (git-ignored). Anything after
 `test` is passed to pytest (e.g. `python3 dev.py test -k wiring`).
 """
@@ -23,7 +27,10 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / "python"
 EXAMPLE = "examples.text_pipeline:text_pipeline"
-SUPPORTED = ((3, 10), (3, 14))
+SUPPORTED = ((3, 10), (3, 15))
+LOCK = ROOT / "requirements" / "dev.lock"
+# The resolver that writes the lock; pinned so that a refresh is reproducible too.
+UV = "uv==0.13.9"
 
 
 def _check_python() -> None:
@@ -32,23 +39,94 @@ def _check_python() -> None:
         sys.exit(f"dev.py: Python {low[0]}.{low[1]} to {high[0]}.{high[1] - 1} is required")
 
 
-def _ensure_venv(extras: str) -> None:
-    """Create .venv and install the project (with `extras`) unless already up to date."""
-    stamp = VENV / f".installed-{extras or 'base'}"
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if stamp.exists() and stamp.read_text() == digest and PYTHON.exists():
-        return
+def _create_venv() -> None:
     if not PYTHON.exists():
         print("dev.py: creating .venv", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
+
+
+def _ensure_venv(extras: str) -> None:
+    """Create .venv and install the project (with `extras`) at the locked versions, unless
+    already up to date."""
+    stamp = VENV / f".installed-{extras or 'base'}"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + LOCK.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest and PYTHON.exists():
+        return
+    _create_venv()
     target = f".[{extras}]" if extras else "."
-    print(f"dev.py: installing {target} into .venv (first run takes a minute)", flush=True)
+    print(f"dev.py: installing {target} into .venv from {LOCK.relative_to(ROOT)}", flush=True)
     subprocess.run(
-        [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", target],
+        [
+            str(PYTHON),
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "-q",
+            "-c",
+            str(LOCK),
+            "-e",
+            target,
+        ],
         cwd=ROOT,
         check=True,
     )
     stamp.write_text(digest)
+
+
+def _pins(text: str) -> dict[str, str]:
+    """`name -> version (marker)` of every pinned line of a lock."""
+    pins: dict[str, str] = {}
+    for line in text.splitlines():
+        if "==" in line and not line.lstrip().startswith("#"):
+            name, _, rest = line.partition("==")
+            key = f"{name.strip()} ;{rest.partition(';')[2]}" if ";" in rest else name.strip()
+            pins[key] = rest.partition(";")[0].strip()
+    return pins
+
+
+def lock() -> int:
+    """Re-resolve the lock to the newest versions pyproject.toml allows, print what changed."""
+    _create_venv()
+    subprocess.run(
+        [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q", UV],
+        check=True,
+    )
+    before = _pins(LOCK.read_text()) if LOCK.exists() else {}
+    LOCK.parent.mkdir(exist_ok=True)
+    code = subprocess.run(
+        [
+            str(BIN / "uv"),
+            "pip",
+            "compile",
+            "pyproject.toml",
+            "--extra",
+            "test",
+            "--extra",
+            "examples",
+            "--universal",
+            "--python-version",
+            f"{SUPPORTED[0][0]}.{SUPPORTED[0][1]}",
+            "--upgrade",
+            "--quiet",
+            "--custom-compile-command",
+            "python3 dev.py lock",
+            "-o",
+            str(LOCK.relative_to(ROOT)),
+        ],
+        cwd=ROOT,
+        check=False,
+    ).returncode
+    if code != 0:
+        return code
+    after = _pins(LOCK.read_text())
+    changes = [
+        f"  {name}: {before.get(name, '-')} -> {after.get(name, '-')}"
+        for name in sorted(before.keys() | after.keys())
+        if before.get(name) != after.get(name)
+    ]
+    print("\n".join(["dev.py: lock changes:", *changes]) if changes else "dev.py: lock unchanged")
+    return 0
 
 
 def local_store_env() -> dict[str, str]:
@@ -113,13 +191,15 @@ def test(pytest_args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """Dispatch `serve` or `test`."""
+    """Dispatch `serve`, `test` or `lock`."""
     _check_python()
-    if not argv or argv[0] not in ("serve", "test"):
+    if not argv or argv[0] not in ("serve", "test", "lock"):
         print(__doc__)
         return 2
     if argv[0] == "serve":
         return serve()
+    if argv[0] == "lock":
+        return lock()
     return test(argv[1:])
 
 

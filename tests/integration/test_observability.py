@@ -363,6 +363,19 @@ class TestTracingOff:
 class TestMetrics:
     """Counts follow a scripted set of requests, 429s included."""
 
+    async def test_content_type_is_one_that_prometheus_parses(self) -> None:
+        app = create_app(ServingConfig(), served_pipeline=served_pipeline())
+        async with AsyncTestClient(app) as client:
+            text = await client.get("/metrics")
+            open_metrics = await client.get(
+                "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+            )
+        # Exactly one charset: Prometheus 3 refuses a scrape whose Content-Type it cannot parse.
+        assert text.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+        assert open_metrics.headers["content-type"] == (
+            "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores"
+        )
+
     async def test_requests_invocations_and_steps(self) -> None:
         app = create_app(ServingConfig(), served_pipeline=served_pipeline())
         async with AsyncTestClient(app) as client:

@@ -35,4 +35,6 @@ async def metrics(
     """Prometheus text (or OpenMetrics if the scraper asks for it), gauges sampled now."""
     await sample_state(ctx.manager, ctx.tracking)
     body, content_type = service_metrics.render(request.headers.get("accept"))
-    return Response(body, media_type=content_type)
+    # As a header, not media_type: Litestar appends a second `; charset=` to any text/ media
+    # type, and Prometheus 3 refuses a Content-Type it cannot parse.
+    return Response(body, headers={"content-type": content_type})
