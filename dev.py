@@ -3,7 +3,8 @@
 
     python3 dev.py serve   # install, snapshot the example pipeline into the local store, serve it
     python3 dev.py test    # install with test extras, then ruff, mypy and the whole pytest suite
-    python3 dev.py lock    # re-resolve requirements/dev.lock to today's newest, show the changes
+    python3 dev.py lock    # after editing dependencies: re-resolve the lock, keeping other pins
+    python3 dev.py lock --upgrade  # move every pin to today's newest allowed; show the changes
 
 Both create `.venv/` in the repo on first use and install exactly the versions pinned in
 requirements/dev.lock (one universal lock for every Python the project declares; ruff and mypy
@@ -85,8 +86,9 @@ def _pins(text: str) -> dict[str, str]:
     return pins
 
 
-def lock() -> int:
-    """Re-resolve the lock to the newest versions pyproject.toml allows, print what changed."""
+def lock(upgrade: bool) -> int:
+    """Re-resolve the lock after pyproject.toml changed (other pins kept), or move every pin to
+    the newest version pyproject.toml allows (`upgrade`); print what changed."""
     _create_venv()
     subprocess.run(
         [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q", UV],
@@ -107,7 +109,7 @@ def lock() -> int:
             "--universal",
             "--python-version",
             f"{SUPPORTED[0][0]}.{SUPPORTED[0][1]}",
-            "--upgrade",
+            *(["--upgrade"] if upgrade else []),
             "--quiet",
             "--custom-compile-command",
             "python3 dev.py lock",
@@ -199,7 +201,7 @@ def main(argv: list[str]) -> int:
     if argv[0] == "serve":
         return serve()
     if argv[0] == "lock":
-        return lock()
+        return lock(upgrade="--upgrade" in argv[1:])
     return test(argv[1:])
 
 
