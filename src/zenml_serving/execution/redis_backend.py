@@ -752,7 +752,7 @@ class RedisJobBackend:
                 self._wake_all()
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
             self._retry_listener.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._retry_listener.wait(), delay)
