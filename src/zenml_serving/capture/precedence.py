@@ -25,6 +25,10 @@ Where the contract is silent, this module decides (and the tests pin it):
   whenever the run is.
 - `errors_only` turns a failing step to `full` for that step (inputs, error, traceback) and,
   when it is the run-level mode, the run's payloads; other steps keep their own decisions.
+- A failing step's error message and traceback are recorded only where every input of the
+  step is previewed on failure (messages quote inputs: `ValueError(f"bad {text!r}")`); a step
+  with a `none` or `metadata` input, or an input whose name is redacted, records the error
+  type only, in every sink.
 - Artifacts: outputs of a succeeded step are persisted when their concrete mode is `full`, or,
   with an explicit `artifacts` key, when that key's concrete mode is `full` (so
   `{"mode": "metadata", "artifacts": "full"}` keeps artifacts without previews). A failing
@@ -40,6 +44,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from zenml_serving.capture.detectors import is_sensitive_field
 from zenml_serving.capture.errors import CaptureConfigError
 from zenml_serving.capture.policy import CaptureDeclaration, CaptureMode
 from zenml_serving.capture.resolved import (
@@ -161,6 +166,7 @@ def resolve_step(
             return hint, "annotation"
         return mode, "global"
 
+    redact = union(defaults.redact, pipeline.redact, step.redact)
     ok_inputs: dict[str, ValueCapture] = {}
     failed_inputs: dict[str, ValueCapture] = {}
     for input_name in inputs:
@@ -186,10 +192,12 @@ def resolve_step(
         mode=mode,
         mode_source=source,
         sampled=sampled,
+        # Error messages often quote inputs: full detail only where every input shows too.
         error_detail=recorded
-        and concrete_mode(mode, sampled=sampled, failed=True) is CaptureMode.FULL,
+        and concrete_mode(mode, sampled=sampled, failed=True) is CaptureMode.FULL
+        and all(v.preview and not is_sensitive_field(n, redact) for n, v in failed_inputs.items()),
         max_bytes=first(step.max_bytes, pipeline.max_bytes, defaults.max_bytes),
-        redact=union(defaults.redact, pipeline.redact, step.redact),
+        redact=redact,
         inputs=MappingProxyType(ok_inputs),
         failed_inputs=MappingProxyType(failed_inputs),
         outputs=MappingProxyType(ok_outputs),

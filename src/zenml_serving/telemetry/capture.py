@@ -94,7 +94,7 @@ def metadata_attributes(
         return {}
     return {
         f"zenml.step.{direction}.names": tuple(name for name, _ in allowed),
-        f"zenml.step.{direction}.types": tuple(type(v).__name__ for _, v in allowed),
+        f"zenml.step.{direction}.types": tuple(type_name(v) for _, v in allowed),
         f"zenml.step.{direction}.lengths": tuple(
             len(v) if isinstance(v, _SIZED) else -1 for _, v in allowed
         ),
