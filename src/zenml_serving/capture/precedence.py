@@ -34,6 +34,8 @@ Where the contract is silent, this module decides (and the tests pin it):
   `{"mode": "metadata", "artifacts": "full"}` keeps artifacts without previews). A failing
   step has no outputs; what `errors_only` persists for it are its inputs. A value whose mode
   is `none` is never persisted, whatever `artifacts` says; nothing is persisted without a run.
+  A value whose own name is sensitive (built-in or declared `redact` names) is never persisted
+  either: its previews show `[REDACTED]`, and an artifact would hold it whole.
 - A request override on a service with `ZENML_SERVING_CAPTURE_OVERRIDE=deny` is answered 403 by
   the API; should one reach the plan anyway, it is ignored and `override_ignored` says so.
 """
@@ -134,6 +136,7 @@ def resolve_step(
     recorded = mode is not CaptureMode.NONE
     artifacts = step.artifacts if step.artifacts is not None else pipeline.artifacts
     create_runs = defaults.create_runs
+    redact = union(defaults.redact, pipeline.redact, step.redact)
 
     def value(
         declared: CaptureMode, value_source: ValueSource, *, failed: bool, can_persist: bool
@@ -166,7 +169,6 @@ def resolve_step(
             return hint, "annotation"
         return mode, "global"
 
-    redact = union(defaults.redact, pipeline.redact, step.redact)
     ok_inputs: dict[str, ValueCapture] = {}
     failed_inputs: dict[str, ValueCapture] = {}
     for input_name in inputs:
@@ -177,7 +179,12 @@ def resolve_step(
         )
         # A succeeded step's inputs are upstream outputs or parameters: not persisted again.
         ok_inputs[input_name] = value(declared, value_source, failed=False, can_persist=False)
-        failed_inputs[input_name] = value(declared, value_source, failed=True, can_persist=True)
+        failed_inputs[input_name] = value(
+            declared,
+            value_source,
+            failed=True,
+            can_persist=not is_sensitive_field(input_name, redact),
+        )
     ok_outputs: dict[str, ValueCapture] = {}
     for output_name in outputs:
         declared, value_source = chain(
@@ -185,7 +192,12 @@ def resolve_step(
             pipeline.output_mode(output_name),
             hints.outputs.get(output_name),
         )
-        ok_outputs[output_name] = value(declared, value_source, failed=False, can_persist=True)
+        ok_outputs[output_name] = value(
+            declared,
+            value_source,
+            failed=False,
+            can_persist=not is_sensitive_field(output_name, redact),
+        )
 
     return StepCapture(
         name=name,
