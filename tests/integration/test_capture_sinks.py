@@ -45,12 +45,18 @@ class Served:
     logs: str
 
 
-def invoke(body: dict[str, Any], **config: Any) -> Served:
-    """Serve `holes`, invoke it once, shut down (flushing tracking and spans)."""
+def invoke(
+    body: dict[str, Any], target: str = HOLES, *, tracing: bool = True, **config: Any
+) -> Served:
+    """Serve `target`, invoke it once, shut down (flushing tracking and spans)."""
     settings = ServingConfig(**{"log_format": "json", **config})
     exporter = InMemorySpanExporter()
-    telemetry = Telemetry(settings, span_exporter=exporter, set_global_tracer_provider=False)
-    app = create_app(settings, served_pipeline=served(HOLES), telemetry=telemetry)
+    telemetry = Telemetry(
+        settings,
+        span_exporter=exporter if tracing else None,
+        set_global_tracer_provider=False,
+    )
+    app = create_app(settings, served_pipeline=served(target), telemetry=telemetry)
     with captured_logs() as logs, TestClient(app) as client:
         response = client.post("/invoke", json=body)
     return Served(response.json(), response.status_code, exporter.get_finished_spans(), logs())
@@ -110,6 +116,23 @@ class TestNoneValuesStayOut:
             assert MEMO not in content, f"the none input `memo` reached the {sink}"
         invocation = attributes(served_once.spans, "invoke holes")
         assert '"text": "hi"' in invocation["zenml.invocation.parameters.preview"]
+
+
+class TestErrorMessagesQuoteInputs:
+    """A failing step with a withheld input logs its error type, not its message."""
+
+    def test_with_tracing_and_metrics_off_too(self) -> None:
+        gamma = f"boom-third-{NOTE}"  # third(note=gamma) quotes it in its error message
+        served_once = invoke(
+            {"parameters": {"gamma": gamma}},
+            "tests.pipelines.capture_shapes:relay",
+            tracing=False,
+            metrics_enabled=False,
+        )
+        assert served_once.status == 500
+        assert '"event": "step_failed"' in served_once.logs
+        assert NOTE not in served_once.logs
+        assert NOTE not in store_text()
 
 
 class TestErrorsOnlyPersistsTheFailingInputs:

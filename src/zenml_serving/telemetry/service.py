@@ -134,14 +134,15 @@ class Telemetry:
             redact=self._redact_now,
         )
 
-    def listener(self, pipeline: ServedPipeline, plan: CapturePlan) -> TelemetryListener | None:
-        """The invocation listener for `pipeline` (None with tracing and metrics off).
+    def listener(self, pipeline: ServedPipeline, plan: CapturePlan) -> TelemetryListener:
+        """The invocation listener for `pipeline`.
 
         Capture decisions come from `invocation.capture` (resolved on the request path) or,
         for an invocation made without it, from `plan`; `decide` (constructor) replaces both.
+        Made with tracing and metrics off too: it binds the invocation id to log events and
+        tells the log processor whether a failing step's exception message (which often
+        quotes its inputs) may be logged, a few microseconds per invocation.
         """
-        if self.tracer_provider is None and not self.config.metrics_enabled:
-            return None
         tracer = self._tracer()
         if self.config.metrics_enabled:
             metrics.BUILD_INFO.labels(
