@@ -25,11 +25,13 @@ How to read it:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from zenml_serving.capture.detectors import REDACTED, is_sensitive_field
 from zenml_serving.capture.policy import CaptureMode
-from zenml_serving.capture.redaction import Preview, preview
+from zenml_serving.capture.redaction import Preview, preview, type_name
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -143,6 +145,13 @@ class StepCapture:
     def preview(self, value: Any) -> Preview:
         """A preview of one of this step's values, with its size limit and redaction list."""
         return preview(value, max_bytes=self.max_bytes, extra_fields=self.redact)
+
+    def value_preview(self, name: str, value: Any) -> Preview:
+        """The preview of this step's input or output `name`, for every sink: a value whose own
+        name is sensitive (`api_key=...`) shows `REDACTED` whole, typed as the value is."""
+        if is_sensitive_field(name, self.redact):
+            return dataclasses.replace(self.preview(REDACTED), type_name=type_name(value))
+        return self.preview(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import datetime as dt
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from zenml_serving.capture import REDACTED, describe_value, is_sensitive_field, mask_secrets
+from zenml_serving.capture import describe_value, mask_secrets
 from zenml_serving.capture.redaction import type_name
 from zenml_serving.deployment.model import FromStepOutput
 from zenml_serving.tracking.records import ArtifactToSave, ExceptionRecord, RunRecord, StepRunRecord
@@ -113,7 +113,7 @@ def _step_record(captured: CapturedInvocation, step: CapturedStep) -> StepRunRec
     for name, value in step.inputs.items():
         decision = decisions.input(name, failed=failed)
         if decision.preview:
-            inputs[name] = _preview(decisions, name, value)
+            inputs[name] = decisions.value_preview(name, value).as_metadata()
         elif decision.metadata:
             inputs[name] = describe_value(value)
         if decision.persist:
@@ -126,7 +126,7 @@ def _step_record(captured: CapturedInvocation, step: CapturedStep) -> StepRunRec
     for name, value in step.outputs.items():
         decision = decisions.output(name)
         if decision.preview:
-            outputs[name] = _preview(decisions, name, value)
+            outputs[name] = decisions.value_preview(name, value).as_metadata()
         elif decision.metadata:
             outputs[name] = describe_value(value)
         if decision.persist:
@@ -155,13 +155,6 @@ def _materializers_of(
         return ()
     source_step, source_output = upstream[name]
     return captured.pipeline.step(source_step).output_materializers.get(source_output, ())
-
-
-def _preview(decisions: StepCapture, name: str, value: Any) -> dict[str, Any]:
-    """A value's preview; a value whose own name is sensitive (`api_key`) is redacted whole."""
-    if is_sensitive_field(name, decisions.redact):
-        return decisions.preview(REDACTED).as_metadata() | {"type": "redacted"}
-    return decisions.preview(value).as_metadata()
 
 
 def _exception(error: BaseException | None, decisions: StepCapture) -> ExceptionRecord | None:
