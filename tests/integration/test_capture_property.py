@@ -15,7 +15,10 @@ parameter or pipeline output it is. A slot shows the value where its effective m
 for this invocation and outcome and no declared `redact` name matches its name. A run-level
 parameter shows only where every step input it feeds shows (the strictest consumer wins).
 - A value no slot shows must be absent from every sink.
-- A value a recorded step's slot shows must be in the store (and in the step's span).
+- A value a recorded step's slot shows must be in the store (and in the step's span); a step
+  output it shows, and an input of the failing step it shows, in the artifact store.
+
+30 examples by default (about a minute); `ZENML_SERVING_CAPTURE_EXAMPLES=500` for a longer run.
 """
 
 from __future__ import annotations
@@ -191,6 +194,8 @@ class Oracle:
     """Values a slot of a recorded step or of the run shows: must be in the store."""
     spanned: set[str] = dataclasses.field(default_factory=set)
     """Values a slot of a step shows: must be in that step's span."""
+    persisted: set[str] = dataclasses.field(default_factory=set)
+    """Outputs shown in full, and the failing step's inputs shown in full: artifacts."""
     record_run: bool = False
 
     def show(self, value: str, shown: bool) -> None:
@@ -267,6 +272,8 @@ def oracle(case: Case, parameters: dict[str, str]) -> Oracle:
                 consumers_show[binding.name] = False
             visible = shows and not redacted(step, name)
             result.show(value, visible)
+            if visible and step_failed:
+                result.persisted.add(value)
             if visible and recorded and name not in union_redact:
                 result.stored.add(value)
                 result.spanned.add(value)
@@ -279,6 +286,8 @@ def oracle(case: Case, parameters: dict[str, str]) -> Oracle:
             values[step.name, name] = value
             visible = value_shows(step, "output", name, failed=False) and not redacted(step, name)
             result.show(value, visible)
+            if visible:
+                result.persisted.add(value)
             if visible and name not in union_redact:
                 result.stored.add(value)
                 result.spanned.add(value)
@@ -298,6 +307,7 @@ def oracle(case: Case, parameters: dict[str, str]) -> Oracle:
                 result.stored.add(value)
     if not result.record_run:
         result.stored.clear()
+        result.persisted.clear()
     return result
 
 
@@ -387,5 +397,7 @@ def test_withheld_values_reach_no_sink_and_full_values_reach_the_store(case: Cas
             assert value not in text, f"a withheld value reached the {sink}"
     for value in expected.stored:
         assert value in sinks["store"], "a value captured in full is missing from the store"
+    for value in expected.persisted:
+        assert value in sinks["artifact store"], "a value captured in full was not persisted"
     for value in expected.spanned if case.tracing else ():
         assert value in sinks["spans"], "a value captured in full is missing from the spans"
