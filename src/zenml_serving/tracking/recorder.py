@@ -19,12 +19,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 if TYPE_CHECKING:
     from zenml.client import Client
 
     from zenml_serving.tracking.records import RunRecord, StepRunRecord
 
 __all__ = ["ZenStoreRecorder"]
+
+_log = structlog.stdlib.get_logger(__name__)
 
 TAG = "zenml-serving"
 
@@ -101,9 +105,19 @@ class ZenStoreRecorder:
             if source in persisted
         }
         for name, artifact in step.input_artifacts.items():
-            if name not in inputs:
+            if name in inputs:
+                continue
+            try:
                 saved = self._save_artifact(record, step, f"inputs.{name}", artifact, output=False)
-                inputs[name] = [saved.id]
+            except Exception as exc:  # the run and the failure are worth more than one input
+                _log.warning(
+                    "tracking_input_not_persisted",
+                    step=step.name,
+                    input=name,
+                    error_type=type(exc).__name__,
+                )
+                continue
+            inputs[name] = [saved.id]
         exception_info = None
         if step.exception is not None:
             exception_info = ExceptionInfo(
