@@ -99,6 +99,7 @@ def create_app(
         telemetry.configure_logging()  # again: importing ZenML replaced the handlers
 
     capture_plan = build_capture_plan(served_pipeline, CaptureDefaults.from_config(config))
+    telemetry.declare_redact(capture_plan.redact)
     telemetry_listener = telemetry.listener(served_pipeline, capture_plan)
     tracking = _tracking(
         config, served_pipeline, capture_plan, on_drop=telemetry.count_tracking_drops

@@ -184,6 +184,7 @@ class TestSensitiveNames:
         run = run_of(result["invocation_id"])
         assert run is not None
         assert run.steps["clean"].run_metadata["inputs"]["api_key"]["preview"] == '"[REDACTED]"'
+        assert run.steps["clean"].run_metadata["inputs"]["api_key"]["type"] == "str"
         assert plain.encode() not in store_bytes()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 
 import pytest
@@ -10,6 +11,7 @@ from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
 from tests.integration.conftest import served
+from tests.services import log_events
 from zenml_serving.tracking.recorder import ZenStoreRecorder
 from zenml_serving.tracking.records import ArtifactToSave, ExceptionRecord, RunRecord, StepRunRecord
 
@@ -88,6 +90,31 @@ class TestZenStoreRecorder:
         assert fetched.status == ExecutionStatus.FAILED
         assert fetched.steps["score"].status == ExecutionStatus.FAILED
         assert "format_result" not in fetched.steps
+
+    def test_a_failed_step_links_its_persisted_inputs(self) -> None:
+        run_record = record(
+            "failed",
+            (
+                step("normalise"),
+                step(
+                    "score",
+                    "failed",
+                    exception=ExceptionRecord("ValueError"),
+                    input_artifacts={
+                        "text": ArtifactToSave("the text that failed"),
+                        "unpicklable": ArtifactToSave(threading.Lock()),
+                    },
+                ),
+            ),
+        )
+        with log_events("zenml_serving.tracking") as events:
+            run = ZenStoreRecorder().write(run_record)
+        score = Client().get_pipeline_run(run.id).steps["score"]
+        assert score.status == ExecutionStatus.FAILED
+        assert score.inputs["text"][0].load() == "the text that failed"
+        assert "unpicklable" not in score.inputs, "a value that cannot be saved is skipped"
+        (skipped,) = [e for e in events if e["event"] == "tracking_input_not_persisted"]
+        assert (skipped["step"], skipped["input"]) == ("score", "unpicklable")
 
     @pytest.mark.parametrize("status", ["cancelled", "timed_out"])
     def test_a_stopped_invocation_is_a_stopped_run(self, status: str) -> None:

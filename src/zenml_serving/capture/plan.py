@@ -6,7 +6,10 @@
 Building validates everything (`CaptureConfigError` names the pipeline or step, the key, the bad
 value and what is allowed) and precomputes every step's decisions for each possible request
 mode and sampling outcome (`precedence.py` holds the rules). Resolving is then one hash of the
-invocation id and a dict lookup per step, so every sink of one invocation shares one object.
+invocation id, one comparison per step with its sample rate and one dict lookup: everything that
+depends only on the request's mode and the sampling outcomes (the step decisions and the
+run-level value decisions, `run_values.py`) is decided once per such combination and shared,
+so every sink of one invocation consults one object and an invocation pays no rule evaluation.
 """
 
 from __future__ import annotations
@@ -41,7 +44,9 @@ from zenml_serving.capture.resolved import (
     ValueCapture,
     concrete_mode,
 )
+from zenml_serving.capture.run_values import RunValues, ValueRoutes, decide_run_values
 from zenml_serving.capture.sampling import sampling_point
+from zenml_serving.deployment.model import FromParameter
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -78,6 +83,22 @@ class StepLike(Protocol):
         """The step's output names, in ZenML's order."""
 
 
+class PipelineOutputLike(Protocol):
+    """What the plan reads of a pipeline output (`deployment.model.PipelineOutput` fits)."""
+
+    @property
+    def name(self) -> str:
+        """The name the client sees."""
+
+    @property
+    def step(self) -> str:
+        """The step that produces it."""
+
+    @property
+    def output(self) -> str:
+        """The step output behind it."""
+
+
 class PipelineLike(Protocol):
     """What the plan reads of a pipeline (`deployment.model.ServedPipeline` fits)."""
 
@@ -92,6 +113,10 @@ class PipelineLike(Protocol):
     @property
     def steps(self) -> Sequence[StepLike]:
         """The steps."""
+
+    @property
+    def outputs(self) -> Sequence[PipelineOutputLike]:
+        """The pipeline's outputs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +140,31 @@ class _StepPlan:
     """By request mode: (not sampled, sampled)."""
 
 
+_SharedKey = tuple[CaptureMode | None, bool, tuple[bool, ...]]
+"""(request mode, run sampled, each step sampled): all that decisions depend on."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    """The decisions every invocation with the same `_SharedKey` shares."""
+
+    steps: Mapping[str, StepCapture]
+    run_values: RunValues
+
+
 class CapturePlan:
     """Every capture policy of one served pipeline, validated; `resolve` once per invocation."""
 
-    __slots__ = ("_base_rate", "_defaults", "_pipeline", "_pipeline_name", "_runs", "_steps")
+    __slots__ = (
+        "_base_rate",
+        "_defaults",
+        "_pipeline",
+        "_pipeline_name",
+        "_routes",
+        "_runs",
+        "_shared",
+        "_steps",
+    )
 
     def __init__(
         self,
@@ -128,8 +174,12 @@ class CapturePlan:
         defaults: CaptureDefaults,
         steps: Sequence[_StepPlan],
         runs: Mapping[CaptureMode | None, _RunVariant],
+        routes: ValueRoutes,
     ) -> None:
         self._pipeline_name = pipeline_name
+        self._routes = routes
+        # Bounded: request modes x distinct sample rates (sampling outcomes nest) x 2.
+        self._shared: dict[_SharedKey, _Shared] = {}
         self._pipeline = pipeline
         self._defaults = defaults
         self._steps = tuple(steps)
@@ -171,12 +221,19 @@ class CapturePlan:
         mode, rate, ignored = self._override(override)
         point = sampling_point(invocation_id)
         base_rate = rate if rate is not None else self._base_rate
-        steps: dict[str, StepCapture] = {}
-        for step in self._steps:
-            step_rate = step.sample_rate if step.sample_rate is not None else base_rate
-            steps[step.name] = step.variants[mode][point < step_rate]
-        run = self._runs[mode]
         run_sampled = point < base_rate
+        key = (
+            mode,
+            run_sampled,
+            tuple(
+                point < (step.sample_rate if step.sample_rate is not None else base_rate)
+                for step in self._steps
+            ),
+        )
+        shared = self._shared.get(key)
+        if shared is None:
+            shared = self._shared.setdefault(key, self._decide(mode, key[2]))
+        run = self._runs[mode]
         defaults = self._defaults
         return InvocationCapture(
             invocation_id=invocation_id,
@@ -193,7 +250,27 @@ class CapturePlan:
             override_ignored=ignored,
             max_bytes=first(self._pipeline.max_bytes, defaults.max_bytes),
             redact=union(defaults.redact, self._pipeline.redact),
-            steps=MappingProxyType(steps),
+            steps=shared.steps,
+            run_values=shared.run_values,
+        )
+
+    def _decide(self, mode: CaptureMode | None, sampled: tuple[bool, ...]) -> _Shared:
+        steps = MappingProxyType(
+            {
+                step.name: step.variants[mode][step_sampled]
+                for step, step_sampled in zip(self._steps, sampled, strict=True)
+            }
+        )
+        return _Shared(steps, decide_run_values(self._routes, steps))
+
+    @property
+    def redact(self) -> tuple[str, ...]:
+        """Every extra field name declared anywhere (service, pipeline, steps): what telemetry
+        redacts in span attributes and log events, which are not tied to one step."""
+        return union(
+            self._defaults.redact,
+            self._pipeline.redact,
+            *(step.declaration.redact for step in self._steps),
         )
 
     def describe(self) -> dict[str, Any]:
@@ -259,12 +336,22 @@ def build_capture_plan(pipeline: PipelineLike, defaults: CaptureDefaults) -> Cap
         mode, source = global_mode(None, request_mode, declaration, defaults)
         recorded = any(s.variants[request_mode][0].recorded for s in steps)
         runs[request_mode] = _RunVariant(mode, source, recorded)
+    consumers: dict[str, list[tuple[str, str]]] = {}
+    for step in pipeline.steps:
+        for name, binding in step.inputs.items():
+            if isinstance(binding, FromParameter):
+                consumers.setdefault(binding.name, []).append((step.name, name))
+    routes = ValueRoutes(
+        consumers=MappingProxyType({p: tuple(c) for p, c in consumers.items()}),
+        outputs=MappingProxyType({o.name: (o.step, o.output) for o in pipeline.outputs}),
+    )
     return CapturePlan(
         pipeline_name=pipeline.name,
         pipeline=declaration,
         defaults=defaults,
         steps=steps,
         runs=MappingProxyType(runs),
+        routes=routes,
     )
 
 

@@ -25,11 +25,17 @@ Where the contract is silent, this module decides (and the tests pin it):
   whenever the run is.
 - `errors_only` turns a failing step to `full` for that step (inputs, error, traceback) and,
   when it is the run-level mode, the run's payloads; other steps keep their own decisions.
+- A failing step's error message and traceback are recorded only where every input of the
+  step is previewed on failure (messages quote inputs: `ValueError(f"bad {text!r}")`); a step
+  with a `none` or `metadata` input, or an input whose name is redacted, records the error
+  type only, in every sink.
 - Artifacts: outputs of a succeeded step are persisted when their concrete mode is `full`, or,
   with an explicit `artifacts` key, when that key's concrete mode is `full` (so
   `{"mode": "metadata", "artifacts": "full"}` keeps artifacts without previews). A failing
   step has no outputs; what `errors_only` persists for it are its inputs. A value whose mode
   is `none` is never persisted, whatever `artifacts` says; nothing is persisted without a run.
+  A value whose own name is sensitive (built-in or declared `redact` names) is never persisted
+  either: its previews show `[REDACTED]`, and an artifact would hold it whole.
 - A request override on a service with `ZENML_SERVING_CAPTURE_OVERRIDE=deny` is answered 403 by
   the API; should one reach the plan anyway, it is ignored and `override_ignored` says so.
 """
@@ -40,6 +46,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from zenml_serving.capture.detectors import is_sensitive_field
 from zenml_serving.capture.errors import CaptureConfigError
 from zenml_serving.capture.policy import CaptureDeclaration, CaptureMode
 from zenml_serving.capture.resolved import (
@@ -129,6 +136,7 @@ def resolve_step(
     recorded = mode is not CaptureMode.NONE
     artifacts = step.artifacts if step.artifacts is not None else pipeline.artifacts
     create_runs = defaults.create_runs
+    redact = union(defaults.redact, pipeline.redact, step.redact)
 
     def value(
         declared: CaptureMode, value_source: ValueSource, *, failed: bool, can_persist: bool
@@ -171,7 +179,12 @@ def resolve_step(
         )
         # A succeeded step's inputs are upstream outputs or parameters: not persisted again.
         ok_inputs[input_name] = value(declared, value_source, failed=False, can_persist=False)
-        failed_inputs[input_name] = value(declared, value_source, failed=True, can_persist=True)
+        failed_inputs[input_name] = value(
+            declared,
+            value_source,
+            failed=True,
+            can_persist=not is_sensitive_field(input_name, redact),
+        )
     ok_outputs: dict[str, ValueCapture] = {}
     for output_name in outputs:
         declared, value_source = chain(
@@ -179,17 +192,24 @@ def resolve_step(
             pipeline.output_mode(output_name),
             hints.outputs.get(output_name),
         )
-        ok_outputs[output_name] = value(declared, value_source, failed=False, can_persist=True)
+        ok_outputs[output_name] = value(
+            declared,
+            value_source,
+            failed=False,
+            can_persist=not is_sensitive_field(output_name, redact),
+        )
 
     return StepCapture(
         name=name,
         mode=mode,
         mode_source=source,
         sampled=sampled,
+        # Error messages often quote inputs: full detail only where every input shows too.
         error_detail=recorded
-        and concrete_mode(mode, sampled=sampled, failed=True) is CaptureMode.FULL,
+        and concrete_mode(mode, sampled=sampled, failed=True) is CaptureMode.FULL
+        and all(v.preview and not is_sensitive_field(n, redact) for n, v in failed_inputs.items()),
         max_bytes=first(step.max_bytes, pipeline.max_bytes, defaults.max_bytes),
-        redact=union(defaults.redact, pipeline.redact, step.redact),
+        redact=redact,
         inputs=MappingProxyType(ok_inputs),
         failed_inputs=MappingProxyType(failed_inputs),
         outputs=MappingProxyType(ok_outputs),

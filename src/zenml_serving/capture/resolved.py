@@ -8,6 +8,9 @@ How to read it:
 - `InvocationCapture.record_run`: create a ZenML run for this invocation at all.
 - `InvocationCapture.run_payloads(failed=...)`: put run-level payloads (request parameters,
   pipeline outputs, the error message and traceback) in the run, the root span and log events.
+- `InvocationCapture.run_parameters(...)` / `run_outputs(...)`: the parameters and pipeline
+  outputs a run-level preview may show (`run_values.py`: a parameter only where every step
+  input it feeds may be previewed), or None where no run-level payload is allowed.
 - `StepCapture.recorded`: the step has a record (metadata: name, status, timings, sizes,
   types) in the run and payload-free attributes on its span. An unrecorded step gets ids and
   timings only: a bare span, and in a recorded run at most a bare step run (name, status,
@@ -16,19 +19,24 @@ How to read it:
   whether the value's preview is recorded (`.preview`), whether its type/size are (`.metadata`)
   and whether it is persisted as an artifact (`.persist`).
 - `StepCapture.error_detail`: on failure, record the error message and traceback (masked with
-  `redaction.redact`), not only the exception type.
+  `redaction.redact`), not only the exception type. Never where an input of the step is not
+  previewed on failure: messages often quote inputs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from zenml_serving.capture.detectors import REDACTED, is_sensitive_field
 from zenml_serving.capture.policy import CaptureMode
-from zenml_serving.capture.redaction import Preview, preview
+from zenml_serving.capture.redaction import Preview, preview, type_name
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from zenml_serving.capture.run_values import RunValues
 
 __all__ = [
     "GlobalSource",
@@ -138,6 +146,13 @@ class StepCapture:
         """A preview of one of this step's values, with its size limit and redaction list."""
         return preview(value, max_bytes=self.max_bytes, extra_fields=self.redact)
 
+    def value_preview(self, name: str, value: Any) -> Preview:
+        """The preview of this step's input or output `name`, for every sink: a value whose own
+        name is sensitive (`api_key=...`) shows `REDACTED` whole, typed as the value is."""
+        if is_sensitive_field(name, self.redact):
+            return dataclasses.replace(self.preview(REDACTED), type_name=type_name(value))
+        return self.preview(value)
+
 
 @dataclass(frozen=True, slots=True)
 class InvocationCapture:
@@ -162,6 +177,8 @@ class InvocationCapture:
     redact: tuple[str, ...]
     """Extra sensitive field names for run-level values (service + pipeline)."""
     steps: Mapping[str, StepCapture]
+    run_values: RunValues
+    """The parameters and pipeline outputs the run-level previews leave out."""
 
     def step(self, name: str) -> StepCapture:
         """The decisions for step `name` (its invocation id in the pipeline)."""
@@ -170,6 +187,23 @@ class InvocationCapture:
     def run_payloads(self, *, failed: bool = False) -> bool:
         """Record run-level payloads, for a run that succeeded or `failed`."""
         return self.run_payload_failed if failed else self.run_payload_ok
+
+    def run_parameters(
+        self, parameters: Mapping[str, Any], *, failed_step: str | None = None
+    ) -> dict[str, Any] | None:
+        """The request parameters a run-level preview may show (None: no run-level payload)
+        for an invocation that failed in `failed_step`, or did not fail."""
+        if not self.run_payloads(failed=failed_step is not None):
+            return None
+        withheld = self.run_values.parameters(failed_step)
+        return {name: value for name, value in parameters.items() if name not in withheld}
+
+    def run_outputs(self, outputs: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The pipeline outputs a run-level preview may show (None: no run-level payload)."""
+        if not self.run_payloads():
+            return None
+        withheld = self.run_values.withheld_outputs
+        return {name: value for name, value in outputs.items() if name not in withheld}
 
     @property
     def any_payload(self) -> bool:

@@ -19,12 +19,10 @@ The exception message (and the stack trace event) is recorded only where the ste
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal
 
-from zenml_serving.capture import REDACTED, is_sensitive_field
 from zenml_serving.capture.redaction import type_name
 
 if TYPE_CHECKING:
@@ -69,11 +67,7 @@ def payload_attributes(
     for name, value in values.items():
         if not _decision(step, direction, name, failed=failed).preview:
             continue
-        if is_sensitive_field(name, step.redact):
-            # The value's own name is a field name too (`api_key=...`): nothing of it shows.
-            preview = dataclasses.replace(step.preview(REDACTED), type_name=type_name(value))
-        else:
-            preview = step.preview(value)
+        preview = step.value_preview(name, value)
         attributes.update(preview.attributes(f"zenml.step.{direction}.{name}"))
     return attributes
 
@@ -94,7 +88,7 @@ def metadata_attributes(
         return {}
     return {
         f"zenml.step.{direction}.names": tuple(name for name, _ in allowed),
-        f"zenml.step.{direction}.types": tuple(type(v).__name__ for _, v in allowed),
+        f"zenml.step.{direction}.types": tuple(type_name(v) for _, v in allowed),
         f"zenml.step.{direction}.lengths": tuple(
             len(v) if isinstance(v, _SIZED) else -1 for _, v in allowed
         ),

@@ -28,6 +28,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from zenml_serving.capture import CaptureMode
+from zenml_serving.capture.redaction import type_name
 from zenml_serving.engine.engine import StepFailedError
 from zenml_serving.telemetry import metrics
 from zenml_serving.telemetry.capture import (
@@ -195,9 +196,9 @@ def _record_error(
     span: Span, error: BaseException | None, *, recorded: bool, with_message: bool
 ) -> None:
     """Error status and an `exception` event; the message only where payload is allowed."""
-    error_type = type(error).__name__ if error is not None else "Error"
+    error_type = type_name(error) if error is not None else "Error"
     if error is not None and with_message:
-        span.record_exception(error)
+        span.record_exception(error, {"exception.type": error_type})
         span.set_status(Status(StatusCode.ERROR, f"{error_type}: {error}"))
         return
     span.set_status(Status(StatusCode.ERROR, error_type if recorded else None))
@@ -293,9 +294,10 @@ class TelemetryListener:
                     **{f"zenml.{key}": value for key, value in capture.attributes().items()},
                 }
             )
-            if capture.run_payloads():
-                parameters = capture.preview(dict(invocation.parameters))
-                span.set_attributes(parameters.attributes("zenml.invocation.parameters"))
+            parameters = capture.run_parameters(invocation.parameters)
+            if parameters is not None:
+                preview = capture.preview(parameters)
+                span.set_attributes(preview.attributes("zenml.invocation.parameters"))
         return span
 
     def invocation_finished(self, invocation: Invocation, outcome: InvocationOutcome) -> None:

@@ -9,7 +9,9 @@ providers and their export threads must not cross a fork), and wires what it off
 Capture decides what spans and logs carry: the listener consults each invocation's
 `InvocationCapture` (the one ZenML run tracking uses too); `decide` (constructor) replaces
 where it comes from. `redact` replaces the redactor every sink (span processor, log events)
-applies; by default it applies the capture package's detectors with ZENML_SERVING_CAPTURE_REDACT.
+applies; by default it applies the capture package's detectors with ZENML_SERVING_CAPTURE_REDACT
+and, once `declare_redact` is given the capture plan's names, every `redact` name the pipeline
+and its steps declare (one process serves one pipeline, so its spans and logs get them all).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from zenml_serving.telemetry.redaction import make_redactor
 from zenml_serving.telemetry.tracing import INSTRUMENTATION_NAME, build_tracer_provider
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.trace import Tracer
@@ -77,12 +81,14 @@ class Telemetry:
                 )
         self.config = config
         self.redact: Redactor = redact or make_redactor(config.capture_redact)
+        self._custom_redact = redact is not None
         self._decide = decide
         self.tracer_provider: TracerProvider | None = None
         self._has_exporter = span_exporter is not None or config.otel_traces_exporter != "none"
         if self.tracing_enabled:
+            # Through `_redact_now`, so that names declared later (`declare_redact`) apply.
             self.tracer_provider = build_tracer_provider(
-                config, self.redact, exporter=span_exporter
+                config, self._redact_now, exporter=span_exporter
             )
             if set_global_tracer_provider and isinstance(
                 trace.get_tracer_provider(), trace.ProxyTracerProvider
@@ -93,6 +99,18 @@ class Telemetry:
         self._sampler: asyncio.Task[None] | None = None
         self._manager: ServingExecutionManager | None = None
         self._tracking: TrackingWriter | None = None
+
+    def _redact_now(self, value: Any) -> Any:
+        return self.redact(value)
+
+    def declare_redact(self, names: Sequence[str]) -> None:
+        """Redact `names` too (the capture plan's declared `redact` names) in every span
+        attribute and log event from now on. A redactor passed to the constructor is kept."""
+        extra = [name for name in names if name not in self.config.capture_redact]
+        if self._custom_redact or not extra:
+            return
+        self.redact = make_redactor((*self.config.capture_redact, *extra))
+        self.configure_logging()
 
     @property
     def tracing_enabled(self) -> bool:
@@ -113,17 +131,18 @@ class Telemetry:
         configure_logging(
             self.config.log_level,
             json=None if fmt == "auto" else fmt == "json",
-            redact=self.redact,
+            redact=self._redact_now,
         )
 
-    def listener(self, pipeline: ServedPipeline, plan: CapturePlan) -> TelemetryListener | None:
-        """The invocation listener for `pipeline` (None with tracing and metrics off).
+    def listener(self, pipeline: ServedPipeline, plan: CapturePlan) -> TelemetryListener:
+        """The invocation listener for `pipeline`.
 
         Capture decisions come from `invocation.capture` (resolved on the request path) or,
         for an invocation made without it, from `plan`; `decide` (constructor) replaces both.
+        Made with tracing and metrics off too: it binds the invocation id to log events and
+        tells the log processor whether a failing step's exception message (which often
+        quotes its inputs) may be logged, a few microseconds per invocation.
         """
-        if self.tracer_provider is None and not self.config.metrics_enabled:
-            return None
         tracer = self._tracer()
         if self.config.metrics_enabled:
             metrics.BUILD_INFO.labels(

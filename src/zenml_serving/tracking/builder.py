@@ -2,6 +2,9 @@
 
 Runs on the tracking writer's thread. Every payload passes `capture.preview` (redaction and
 truncation, the one path payloads take to any sink) and error texts pass `mask_secrets`.
+Run-level previews hold only the parameters and outputs the invocation's decision allows
+(`InvocationCapture.run_parameters` / `run_outputs`); a failing step whose inputs the policy
+persists (`errors_only`) hands them over as input artifacts.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ import datetime as dt
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from zenml_serving.capture import REDACTED, describe_value, is_sensitive_field, mask_secrets
+from zenml_serving.capture import describe_value, mask_secrets
+from zenml_serving.capture.redaction import type_name
 from zenml_serving.deployment.model import FromStepOutput
 from zenml_serving.tracking.records import ArtifactToSave, ExceptionRecord, RunRecord, StepRunRecord
 
@@ -49,10 +53,16 @@ def build_run_record(captured: CapturedInvocation) -> RunRecord:
     trace_id = invocation.attributes.get("trace_id")
     if trace_id:
         metadata["trace_id"] = trace_id
-    if capture.run_payloads(failed=failed):
-        metadata["parameters"] = capture.preview(dict(invocation.parameters)).as_metadata()
-        if outcome.result is not None:
-            metadata["outputs"] = capture.preview(outcome.result.outputs).as_metadata()
+    parameters = capture.run_parameters(
+        invocation.parameters, failed_step=outcome.failed_step if failed else None
+    )
+    if parameters is not None:
+        metadata["parameters"] = capture.preview(parameters).as_metadata()
+    pipeline_outputs = (
+        capture.run_outputs(outcome.result.outputs) if outcome.result is not None else None
+    )
+    if pipeline_outputs is not None:
+        metadata["outputs"] = capture.preview(pipeline_outputs).as_metadata()
     if failed and outcome.failed_step:
         metadata["failed_step"] = outcome.failed_step
 
@@ -92,33 +102,37 @@ def _step_record(captured: CapturedInvocation, step: CapturedStep) -> StepRunRec
         "duration_ms": round((finished - step.started_at) * 1000, 3),
         "attempts": step.attempts,
     }
+    served = captured.pipeline.step(step.name)
+    upstream = {
+        arg: (binding.step, binding.output)
+        for arg, binding in served.inputs.items()
+        if isinstance(binding, FromStepOutput)
+    }
     inputs: dict[str, Any] = {}
+    input_artifacts: dict[str, ArtifactToSave] = {}
     for name, value in step.inputs.items():
         decision = decisions.input(name, failed=failed)
         if decision.preview:
-            inputs[name] = _preview(decisions, name, value)
+            inputs[name] = decisions.value_preview(name, value).as_metadata()
         elif decision.metadata:
             inputs[name] = describe_value(value)
+        if decision.persist:
+            materializers = _materializers_of(captured, upstream, name)
+            input_artifacts[name] = ArtifactToSave(value, materializers)
     if inputs:
         metadata["inputs"] = inputs
     outputs: dict[str, Any] = {}
     artifacts: dict[str, ArtifactToSave] = {}
-    served = captured.pipeline.step(step.name)
     for name, value in step.outputs.items():
         decision = decisions.output(name)
         if decision.preview:
-            outputs[name] = _preview(decisions, name, value)
+            outputs[name] = decisions.value_preview(name, value).as_metadata()
         elif decision.metadata:
             outputs[name] = describe_value(value)
         if decision.persist:
             artifacts[name] = ArtifactToSave(value, served.output_materializers.get(name, ()))
     if outputs:
         metadata["outputs"] = outputs
-    upstream = {
-        arg: (binding.step, binding.output)
-        for arg, binding in served.inputs.items()
-        if isinstance(binding, FromStepOutput)
-    }
     return StepRunRecord(
         name=step.name,
         status=status,  # type: ignore[arg-type]
@@ -126,22 +140,27 @@ def _step_record(captured: CapturedInvocation, step: CapturedStep) -> StepRunRec
         finished_at=_utc(finished),
         metadata=metadata,
         artifacts=artifacts,
+        input_artifacts=input_artifacts,
         exception=_exception(step.error, decisions) if failed else None,
         upstream_outputs=upstream,
     )
 
 
-def _preview(decisions: StepCapture, name: str, value: Any) -> dict[str, Any]:
-    """A value's preview; a value whose own name is sensitive (`api_key`) is redacted whole."""
-    if is_sensitive_field(name, decisions.redact):
-        return decisions.preview(REDACTED).as_metadata() | {"type": "redacted"}
-    return decisions.preview(value).as_metadata()
+def _materializers_of(
+    captured: CapturedInvocation, upstream: dict[str, tuple[str, str]], name: str
+) -> tuple[Any, ...]:
+    """An input from an upstream output is saved with that output's materializers; a parameter
+    or literal with ZenML's default for its type."""
+    if name not in upstream:
+        return ()
+    source_step, source_output = upstream[name]
+    return captured.pipeline.step(source_step).output_materializers.get(source_output, ())
 
 
 def _exception(error: BaseException | None, decisions: StepCapture) -> ExceptionRecord | None:
     if error is None:
         return None
-    kind = f"{type(error).__module__}.{type(error).__qualname__}"
+    kind = type_name(error)
     if not decisions.error_detail:
         return ExceptionRecord(type=kind)
     text = "".join(traceback.format_exception(type(error), error, error.__traceback__))

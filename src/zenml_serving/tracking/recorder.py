@@ -10,11 +10,16 @@ static pipeline's run status from its step runs, so:
   and the run is asked to stop, which ZenML turns into `stopped` with our reason.
 The invocation id is the run's `orchestrator_run_id`, so writing a record twice (a retry after
 a store hiccup) finds the same run instead of creating a second one.
+A step's inputs are linked to the upstream outputs persisted for this run; inputs the policy
+persists themselves (a failing step under `errors_only`) are saved as artifacts of their own
+(ZenML's `manual` kind: no step produced them) and linked as the step's inputs.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+import structlog
 
 if TYPE_CHECKING:
     from zenml.client import Client
@@ -22,6 +27,8 @@ if TYPE_CHECKING:
     from zenml_serving.tracking.records import RunRecord, StepRunRecord
 
 __all__ = ["ZenStoreRecorder"]
+
+_log = structlog.stdlib.get_logger(__name__)
 
 TAG = "zenml-serving"
 
@@ -97,6 +104,20 @@ class ZenStoreRecorder:
             for arg, source in step.upstream_outputs.items()
             if source in persisted
         }
+        for name, artifact in step.input_artifacts.items():
+            if name in inputs:
+                continue
+            try:
+                saved = self._save_artifact(record, step, f"inputs.{name}", artifact, output=False)
+            except Exception as exc:  # the run and the failure are worth more than one input
+                _log.warning(
+                    "tracking_input_not_persisted",
+                    step=step.name,
+                    input=name,
+                    error_type=type(exc).__name__,
+                )
+                continue
+            inputs[name] = [saved.id]
         exception_info = None
         if step.exception is not None:
             exception_info = ExceptionInfo(
@@ -124,7 +145,14 @@ class ZenStoreRecorder:
             )
 
     @staticmethod
-    def _save_artifact(record: RunRecord, step: StepRunRecord, output: str, artifact: Any) -> Any:
+    def _save_artifact(
+        record: RunRecord,
+        step: StepRunRecord,
+        value_name: str,
+        artifact: Any,
+        *,
+        output: bool = True,
+    ) -> Any:
         from zenml import save_artifact
         from zenml.enums import ArtifactSaveType
         from zenml.materializers.materializer_registry import materializer_registry
@@ -140,9 +168,9 @@ class ZenStoreRecorder:
             materializer = materializer_registry[type(artifact.value)]
         return save_artifact(
             artifact.value,
-            name=f"{record.pipeline_name}::{step.name}::{output}",
+            name=f"{record.pipeline_name}::{step.name}::{value_name}",
             materializer=materializer,
-            save_type=ArtifactSaveType.STEP_OUTPUT,
+            save_type=ArtifactSaveType.STEP_OUTPUT if output else ArtifactSaveType.MANUAL,
             has_custom_name=False,
             tags=[TAG],
         )

@@ -22,7 +22,7 @@ RunStatus = Literal["completed", "failed", "cancelled", "timed_out"]
 
 @dataclass(frozen=True)
 class ArtifactToSave:
-    """A step output to persist in the artifact store, with the materializers ZenML chose."""
+    """A step value to persist in the artifact store, with the materializers ZenML chose."""
 
     value: Any
     materializers: tuple[Any, ...] = ()
@@ -48,6 +48,9 @@ class StepRunRecord:
     finished_at: dt.datetime
     metadata: Mapping[str, Any] = field(default_factory=dict)
     artifacts: Mapping[str, ArtifactToSave] = field(default_factory=dict)
+    """Outputs to persist."""
+    input_artifacts: Mapping[str, ArtifactToSave] = field(default_factory=dict)
+    """Inputs to persist (a failing step under `errors_only`), linked as the step's inputs."""
     exception: ExceptionRecord | None = None
     upstream_outputs: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     """argument -> (upstream step, output): linked as inputs where those were persisted."""

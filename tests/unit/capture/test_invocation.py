@@ -127,7 +127,13 @@ class TestErrorsOnly:
         failed = capture.step("s").input("text", failed=True)
         assert failed.mode is META
         assert not failed.persist
-        assert capture.step("s").error_detail
+        # The error message could quote the withheld input: its type only.
+        assert not capture.step("s").error_detail
+
+    def test_an_input_redacted_by_name_keeps_the_error_message_out(self) -> None:
+        capture = single_step("errors_only", redact=["text"])
+        assert capture.step("s").input("text", failed=True).preview
+        assert not capture.step("s").error_detail
 
     def test_metadata_does_not_turn_full_on_failure(self) -> None:
         step = single_step("metadata").step("s")
