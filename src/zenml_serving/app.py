@@ -148,7 +148,7 @@ def create_app(
             tracking[0].start()
         await manager.start()
         await telemetry.start(manager, tracking[0] if tracking is not None else None)
-        signals = DrainSignals(drain)
+        signals = DrainSignals(drain, farewell=context.sockets.farewell)
         signals.install()
         _freeze_startup_heap()
         context.loop_monitor.start()  # after the freeze: its pause is startup, not lag

@@ -548,6 +548,8 @@ def redact_url(url: str) -> str:
     except ValueError:
         masked = _USERINFO_PASSWORD.sub(r"\1:***@", url)
         return re.sub(r"password=[^&]*", "password=***", masked)
+    if parts.password is None and "password=" not in parts.query:
+        return url  # nothing to hide: shown exactly as given
     if parts.password is not None:
         user = parts.username or ""
         host = parts.hostname or ""

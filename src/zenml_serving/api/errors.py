@@ -25,8 +25,8 @@ from zenml_serving.execution.slots import OverloadedError
 __all__ = ["BACKEND_UNAVAILABLE_DETAIL", "PROBLEM_MAP", "problem", "problem_for"]
 
 BACKEND_UNAVAILABLE_DETAIL = (
-    "the job backend is unreachable (the service log says more); sync invocations still "
-    "work; retry later"
+    "the job backend (Redis) is unreachable (the service log says where); sync invocations "
+    "still work; retry later"
 )
 """What a client is told when Redis is down: never its address or user (those are logged)."""
 

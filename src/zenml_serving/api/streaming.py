@@ -222,6 +222,13 @@ class OpenSockets:
         for session in list(self._sessions):
             session.going_away()
 
+    async def farewell(self) -> None:
+        """Say goodbye on every socket and wait until each has been closed."""
+        self.going_away()
+        goodbyes = [s.goodbye for s in list(self._sessions) if s.goodbye is not None]
+        if goodbyes:
+            await asyncio.wait(goodbyes)
+
 
 @websocket("/stream", opt={STREAM_ROUTE: True})
 async def stream_socket(socket: WebSocket[Any, Any, Any], ctx: NamedDependency[AppContext]) -> None:
@@ -249,7 +256,7 @@ class _SocketSession:
         self.ctx = ctx
         self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
         self.following: dict[str, asyncio.Task[None]] = {}
-        self._goodbye: asyncio.Task[None] | None = None
+        self.goodbye: asyncio.Task[None] | None = None
         self._closed = False
 
     async def run(self) -> None:
@@ -265,9 +272,9 @@ class _SocketSession:
             self.ctx.sockets.discard(self)
             for task in self.following.values():
                 task.cancel()
-            if self._goodbye is not None:
+            if self.goodbye is not None:
                 with contextlib.suppress(Exception, asyncio.CancelledError):
-                    await self._goodbye
+                    await self.goodbye
             await self._close(1000, "")
 
     async def _close(self, code: int, reason: str) -> None:
@@ -278,8 +285,8 @@ class _SocketSession:
 
     def going_away(self) -> None:
         """The service drains: say so for every followed job, then close with 1001."""
-        if self._goodbye is None:
-            self._goodbye = asyncio.ensure_future(self._say_goodbye())
+        if self.goodbye is None:
+            self.goodbye = asyncio.ensure_future(self._say_goodbye())
 
     async def _say_goodbye(self) -> None:
         for job_id in list(self.following):
