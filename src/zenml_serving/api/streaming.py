@@ -295,8 +295,9 @@ class _SocketSession:
                     _ws_error(
                         503,
                         "Service is shutting down",
-                        "this instance is draining: the job runs on for the grace period; "
-                        f"poll GET /jobs/{job_id} on the service to see how it ended",
+                        "this instance is draining: the job runs on here for up to "
+                        "ZENML_SERVING_SHUTDOWN_GRACE; with a shared job backend, "
+                        f"GET /jobs/{job_id} on another instance says how it ended",
                         job_id=job_id,
                     )
                 )
@@ -363,7 +364,7 @@ class _SocketSession:
                 _ws_error(
                     400,
                     "Unknown message",
-                    f"unknown message type '{message.type}' or missing job_id",
+                    f"unknown message type '{message.type[:40]}' or missing job_id",
                     request_id=message.request_id,
                 )
             )
