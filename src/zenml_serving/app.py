@@ -18,11 +18,13 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 
 from zenml_serving import __version__
 from zenml_serving.api.context import AppContext
 from zenml_serving.api.errors import PROBLEM_MAP
+from zenml_serving.api.head import HeadAsGet
 from zenml_serving.api.invoke import invoke
 from zenml_serving.api.jobs import cancel_job, get_job, list_jobs
 from zenml_serving.api.metrics import metrics
@@ -30,7 +32,8 @@ from zenml_serving.api.ops import health, info, livez, status
 from zenml_serving.api.request_limits import STATE_KEY, ParameterLimits
 from zenml_serving.api.schemas import build_invoke_request_model
 from zenml_serving.api.security import BearerKeyMiddleware, add_security_headers, cors_config
-from zenml_serving.api.streaming import stream_job, stream_socket
+from zenml_serving.api.stream_limits import StreamAdmission, StreamLimits
+from zenml_serving.api.streaming import OpenSockets, stream_job, stream_socket
 from zenml_serving.capture import (
     CaptureConfigError,
     CaptureDefaults,
@@ -130,12 +133,15 @@ def create_app(
         invoke_request_model=invoke_request_model,
         capture_plan=capture_plan,
         loop_monitor=LoopLagMonitor(),
+        sockets=OpenSockets(),
+        streams=StreamLimits.from_config(config),
         tracking=tracking[0] if tracking is not None else None,
     )
 
     def drain() -> None:
         context.ready = False
         manager.begin_drain()
+        context.sockets.going_away()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -143,7 +149,7 @@ def create_app(
             tracking[0].start()
         await manager.start()
         await telemetry.start(manager, tracking[0] if tracking is not None else None)
-        signals = DrainSignals(drain)
+        signals = DrainSignals(drain, farewell=context.sockets.farewell)
         signals.install()
         _freeze_startup_heap()
         context.loop_monitor.start()  # after the freeze: its pause is startup, not lag
@@ -159,7 +165,7 @@ def create_app(
         try:
             yield
         finally:
-            context.ready = False
+            drain()  # no-op when a signal already started it
             await manager.stop()
             await context.loop_monitor.stop()
             signals.remove()
@@ -185,11 +191,14 @@ def create_app(
         ],
         dependencies={"ctx": Provide(lambda: context, use_cache=True, sync_to_thread=False)},
         state=State({STATE_KEY: ParameterLimits.from_config(config)}),
-        middleware=(
-            [BearerKeyMiddleware(config.auth_key, guard_metrics=config.metrics_auth)]
-            if config.auth_key is not None
-            else []
-        ),
+        middleware=[
+            *(
+                [BearerKeyMiddleware(config.auth_key, guard_metrics=config.metrics_auth)]
+                if config.auth_key is not None
+                else []
+            ),
+            StreamAdmission(context.streams),
+        ],
         cors_config=cors_config(config),
         before_send=[add_security_headers],
         request_max_body_size=config.max_request_bytes,
@@ -204,6 +213,9 @@ def create_app(
             ),
         ],
         openapi_config=OpenAPIConfig(
+            # The document only (also at `/schema`): the HTML viewers load their scripts
+            # from public CDNs, which the security headers forbid, so they never rendered.
+            render_plugins=[JsonRenderPlugin()],
             title=f"zenml-serving: {served_pipeline.name}",
             version=__version__,
             description=(
@@ -214,6 +226,7 @@ def create_app(
         logging_config=None,  # logging is ours (telemetry/logging.py), not Litestar's default
         debug=False,
     )
+    app.asgi_handler = HeadAsGet(app.asgi_handler)
     telemetry.install(app)  # outermost: traces and counts the status that really leaves
     return app
 

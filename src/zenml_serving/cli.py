@@ -22,6 +22,8 @@ from zenml_serving.telemetry.multiproc import prepare_multiprocess_dir
 
 __all__ = ["main"]
 
+_GRANIAN_BACKLOG = 1024
+
 
 def _fail(message: str) -> NoReturn:
     click.echo(f"zenml-serving: error: {message}", err=True)
@@ -111,6 +113,8 @@ def run_granian(config: ServingConfig) -> None:
     from granian import Granian
     from granian.constants import Interfaces, Loops
 
+    from zenml_serving.api.stream_limits import granian_backpressure
+
     os.environ.setdefault("ZENML_SERVING_SOURCE_ROOT", str(Path(config.source_root)))
     # Before granian starts the workers, which inherit the variable: see telemetry/multiproc.py.
     prepare_multiprocess_dir(config.workers)
@@ -125,5 +129,8 @@ def run_granian(config: ServingConfig) -> None:
         loop=Loops.uvloop if sys.platform != "win32" else Loops.asyncio,
         log_access=False,
         workers_kill_timeout=int(config.shutdown_grace_s) + 5,
+        # Per worker: room for every admitted stream, every running or queued invocation and
+        # the probes (see api/stream_limits.py); granian's default is backlog / workers.
+        backpressure=granian_backpressure(config, default=_GRANIAN_BACKLOG // config.workers),
     )
     server.serve()

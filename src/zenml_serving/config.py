@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,6 +131,17 @@ class ServingConfig:
     """ZENML_SERVING_MAX_PARAMETER_DEPTH: deepest nesting of objects/arrays in `parameters`."""
     max_parameter_items: int = 10_000
     """ZENML_SERVING_MAX_PARAMETER_ITEMS: most values (all levels) in `parameters`."""
+    max_streams: int = 500
+    """ZENML_SERVING_MAX_STREAMS: event streams (SSE and WebSockets) open at once in this
+    process; one more is answered 503 with Retry-After."""
+    max_streams_per_client: int = 100
+    """ZENML_SERVING_MAX_STREAMS_PER_CLIENT: event streams one client address may hold open
+    in this process (at most ZENML_SERVING_MAX_STREAMS); one more is answered 429."""
+    ws_check_origin: bool = True
+    """ZENML_SERVING_WS_CHECK_ORIGIN: refuse a WebSocket whose `Origin` is neither this
+    service's own nor one of ZENML_SERVING_CORS_ORIGINS (false: accept any `Origin`)."""
+    body_timeout_s: float = 30.0
+    """ZENML_SERVING_BODY_TIMEOUT: seconds a client may take to send a request body (408)."""
     health_max_loop_lag_s: float = 2.0
     """ZENML_SERVING_HEALTH_MAX_LOOP_LAG: event-loop lag (seconds) past which `/livez` and
     `/health` answer 503."""
@@ -214,6 +226,7 @@ class ServingConfig:
                 None,
                 _redis_url,
                 "a redis://, rediss:// or unix:// URL, e.g. redis://redis:6379/0",
+                shown=redact_url,
             ),
             redis_prefix=_get(
                 env,
@@ -347,6 +360,20 @@ class ServingConfig:
                 _int_in(1, 10_000_000),
                 "1..10000000",
             ),
+            max_streams=_get(
+                env, "ZENML_SERVING_MAX_STREAMS", 500, _int_in(1, 100_000), "1..100000"
+            ),
+            max_streams_per_client=_get(
+                env,
+                "ZENML_SERVING_MAX_STREAMS_PER_CLIENT",
+                100,
+                _int_in(1, 100_000),
+                "1..100000",
+            ),
+            ws_check_origin=_get(env, "ZENML_SERVING_WS_CHECK_ORIGIN", True, _bool, "true | false"),
+            body_timeout_s=_get(
+                env, "ZENML_SERVING_BODY_TIMEOUT", 30.0, _positive_float, "seconds > 0"
+            ),
             health_max_loop_lag_s=_get(
                 env, "ZENML_SERVING_HEALTH_MAX_LOOP_LAG", 2.0, _positive_float, "seconds > 0"
             ),
@@ -356,6 +383,12 @@ class ServingConfig:
                 "ZENML_SERVING_CORS_ORIGINS",
                 env.get("ZENML_SERVING_CORS_ORIGINS"),
                 "`*` lets every website call an authenticated API: list the origins explicitly",
+            )
+        if config.max_streams_per_client > config.max_streams:
+            raise ConfigError(
+                "ZENML_SERVING_MAX_STREAMS_PER_CLIENT",
+                str(config.max_streams_per_client),
+                f"at most ZENML_SERVING_MAX_STREAMS ({config.max_streams})",
             )
         return config
 
@@ -384,15 +417,18 @@ def _get(
     allowed: str,
     *,
     secret: bool = False,
+    shown: Callable[[str], str] | None = None,
 ) -> T:
+    """`parse` the variable's value; a bad one is a ConfigError that shows the value, unless
+    `secret` (hidden) or through `shown` (e.g. a URL with its password masked)."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
         return parse(raw.strip())
     except ValueError:
-        shown = "<hidden>" if secret else raw
-        raise ConfigError(name, shown, f"expected {allowed}") from None
+        value = "<hidden>" if secret else shown(raw) if shown is not None else raw
+        raise ConfigError(name, value, f"expected {allowed}") from None
 
 
 def _uuid(raw: str) -> uuid.UUID:
@@ -500,9 +536,20 @@ def _key_prefix(raw: str) -> str:
     return raw
 
 
+_USERINFO_PASSWORD = re.compile(r"(?<=://)([^/@:]*):[^/]*@")
+
+
 def redact_url(url: str) -> str:
-    """`url` with its password (if any) replaced by `***`, for logs and /status."""
-    parts = urlsplit(url)
+    """`url` with its password (if any) replaced by `***`, for logs, errors and /status
+    (also when the URL is malformed: a bad port must not show the password next to it)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        masked = _USERINFO_PASSWORD.sub(r"\1:***@", url)
+        return re.sub(r"password=[^&]*", "password=***", masked)
+    if parts.password is None and "password=" not in parts.query:
+        return url  # nothing to hide: shown exactly as given
     if parts.password is not None:
         user = parts.username or ""
         host = parts.hostname or ""

@@ -209,6 +209,7 @@ class TestDocumentedResponses:
             "400",
             "401",
             "403",
+            "408",
             "413",
             "415",
             "422",

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from zenml_serving.api.stream_limits import PROBE_RESERVE, granian_backpressure
 from zenml_serving.config import ConfigError, ServingConfig
 
 
@@ -128,3 +129,63 @@ class TestSecuritySettings:
         assert config.max_parameter_items == 500
         with pytest.raises(ConfigError, match="ZENML_SERVING_MAX_REQUEST_SIZE"):
             ServingConfig.from_env({"ZENML_SERVING_MAX_REQUEST_SIZE": "10"})
+
+
+class TestStreamAndBodySettings:
+    """Stream caps, the WebSocket origin switch and the body timeout are validated by name."""
+
+    def test_defaults_and_values(self) -> None:
+        config = ServingConfig.from_env(
+            {
+                "ZENML_SERVING_MAX_STREAMS": "40",
+                "ZENML_SERVING_MAX_STREAMS_PER_CLIENT": "4",
+                "ZENML_SERVING_WS_CHECK_ORIGIN": "false",
+                "ZENML_SERVING_BODY_TIMEOUT": "2.5",
+            }
+        )
+        assert (config.max_streams, config.max_streams_per_client) == (40, 4)
+        assert (config.ws_check_origin, config.body_timeout_s) == (False, 2.5)
+        defaults = ServingConfig.from_env({})
+        assert (defaults.max_streams, defaults.max_streams_per_client) == (500, 100)
+
+    @pytest.mark.parametrize(
+        ("env", "variable"),
+        [
+            ({"ZENML_SERVING_MAX_STREAMS": "0"}, "ZENML_SERVING_MAX_STREAMS"),
+            (
+                {"ZENML_SERVING_MAX_STREAMS": "5", "ZENML_SERVING_MAX_STREAMS_PER_CLIENT": "6"},
+                "ZENML_SERVING_MAX_STREAMS_PER_CLIENT",
+            ),
+            ({"ZENML_SERVING_WS_CHECK_ORIGIN": "maybe"}, "ZENML_SERVING_WS_CHECK_ORIGIN"),
+            ({"ZENML_SERVING_BODY_TIMEOUT": "0"}, "ZENML_SERVING_BODY_TIMEOUT"),
+        ],
+    )
+    def test_bad_values_name_the_variable(self, env: dict[str, str], variable: str) -> None:
+        with pytest.raises(ConfigError) as error:
+            ServingConfig.from_env(env)
+        assert error.value.variable == variable
+
+    def test_granian_backpressure_leaves_room_beyond_the_streams(self) -> None:
+        config = ServingConfig(max_streams=2000, max_concurrency=10, max_queue_size=100)
+        assert granian_backpressure(config, default=1024) == 2000 + 10 + 100 + PROBE_RESERVE
+        assert granian_backpressure(ServingConfig(max_streams=10), default=1024) == 1024
+
+
+class TestRedisUrlNeverShowsItsPassword:
+    """A bad ZENML_SERVING_REDIS_URL is shown with its password masked, however it is bad."""
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "redis://admin:s3cret-pw@redis:99999/0",
+            "redis://:s3cret-pw@redis:port/0",
+            "http://admin:s3cret-pw@redis/0",
+            "redis://admin:s3cret@pw@redis:99999/0",
+        ],
+    )
+    def test_startup_error_masks_the_password(self, url: str) -> None:
+        with pytest.raises(ConfigError) as error:
+            ServingConfig.from_env({"ZENML_SERVING_REDIS_URL": url})
+        assert "s3cret" not in str(error.value)
+        assert "pw" not in str(error.value).replace("ZENML", "")
+        assert ":***@" in str(error.value)

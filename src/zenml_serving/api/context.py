@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pydantic
 
+    from zenml_serving.api.stream_limits import StreamLimits
+    from zenml_serving.api.streaming import OpenSockets
     from zenml_serving.capture import CapturePlan
     from zenml_serving.config import ServingConfig
     from zenml_serving.deployment.model import ServedPipeline
@@ -33,7 +35,9 @@ class AppContext:
         "manager",
         "pipeline",
         "ready",
+        "sockets",
         "started_at",
+        "streams",
         "tracking",
     )
 
@@ -46,6 +50,8 @@ class AppContext:
         invoke_request_model: type[pydantic.BaseModel],
         capture_plan: CapturePlan,
         loop_monitor: LoopLagMonitor,
+        sockets: OpenSockets,
+        streams: StreamLimits,
         tracking: TrackingWriter | None = None,
     ) -> None:
         self.config = config
@@ -56,6 +62,10 @@ class AppContext:
         self.manager = manager
         self.invoke_request_model = invoke_request_model
         self.loop_monitor = loop_monitor
+        self.sockets = sockets
+        """The open WebSocket sessions (draining closes them with 1001)."""
+        self.streams = streams
+        """Open event streams against ZENML_SERVING_MAX_STREAMS(_PER_CLIENT)."""
         self.started_at = time.time()
         self.ready = False
         """True between the end of startup and the start of draining."""

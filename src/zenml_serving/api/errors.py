@@ -22,7 +22,13 @@ from zenml_serving.execution.manager import ShuttingDownError
 from zenml_serving.execution.outputs import OutputNotSerializableError
 from zenml_serving.execution.slots import OverloadedError
 
-__all__ = ["PROBLEM_MAP", "problem", "problem_for"]
+__all__ = ["BACKEND_UNAVAILABLE_DETAIL", "PROBLEM_MAP", "problem", "problem_for"]
+
+BACKEND_UNAVAILABLE_DETAIL = (
+    "the job backend (Redis) is unreachable (the service log says where); sync invocations "
+    "still work; retry later"
+)
+"""What a client is told when Redis is down: never its address or user (those are logged)."""
 
 _URN = "urn:zenml-serving:problem:"
 _log = structlog.stdlib.get_logger(__name__)
@@ -96,12 +102,12 @@ def _shutting_down(_: ShuttingDownError) -> ProblemDetailsException:
     )
 
 
-def _backend_unavailable(exc: BackendUnavailableError) -> ProblemDetailsException:
+def _backend_unavailable(_: BackendUnavailableError) -> ProblemDetailsException:
     return problem(
         503,
         "backend-unavailable",
         "Job backend unavailable",
-        f"{exc}; sync invocations still work; retry later",
+        BACKEND_UNAVAILABLE_DETAIL,
         headers={"Retry-After": "5"},
     )
 

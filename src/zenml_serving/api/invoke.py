@@ -18,10 +18,12 @@ from zenml_serving.api.errors import problem, problem_for
 from zenml_serving.api.request_limits import vet_json_body
 from zenml_serving.api.responses import InvokeOperation, problem_responses
 from zenml_serving.api.schemas import InvokeResponse, JobAccepted, StepSummary
+from zenml_serving.api.stream_limits import STREAM_ROUTE, STREAM_WHEN_MODE_STREAM
 from zenml_serving.api.streaming import job_event_stream
 from zenml_serving.engine.cancellation import InvocationCancelledError
 from zenml_serving.engine.engine import StepFailedError
 from zenml_serving.execution.invocation import Invocation, invocation_from_request
+from zenml_serving.execution.manager import ShuttingDownError
 from zenml_serving.execution.outputs import OutputNotSerializableError
 from zenml_serving.execution.signals import StopSignal
 
@@ -50,6 +52,7 @@ _WATCH_AFTER_S = 0.05
     status_code=200,
     tags=["invoke"],
     before_request=vet_json_body,
+    opt={STREAM_ROUTE: STREAM_WHEN_MODE_STREAM},
     responses={
         200: ResponseSpec(
             InvokeResponse,
@@ -61,7 +64,7 @@ _WATCH_AFTER_S = 0.05
             description="`mode=async`: the job was queued (`Location` names it)",
             generate_examples=False,
         ),
-        **problem_responses(400, 401, 403, 413, 415, 422, 429, 499, 500, 503, 504),
+        **problem_responses(400, 401, 403, 408, 413, 415, 422, 429, 499, 500, 503, 504),
     },
     operation_class=InvokeOperation,
 )
@@ -114,6 +117,10 @@ async def _invoke_sync(
     try:
         result = await ctx.manager.invoke(invocation, stop)
     except (StepFailedError, InvocationCancelledError, OutputNotSerializableError) as exc:
+        if isinstance(exc, InvocationCancelledError) and not ctx.manager.accepting:
+            # stopped by the end of the drain grace, not by its client: 503, not 499
+            shutting_down = ShuttingDownError("the service is shutting down")
+            raise problem_for(shutting_down, invocation_id=invocation.id) from exc
         raise problem_for(exc, invocation_id=invocation.id) from exc
     finally:
         watch.close()

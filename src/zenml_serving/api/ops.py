@@ -168,8 +168,13 @@ async def status(ctx: NamedDependency[AppContext]) -> dict[str, Any]:
     manager = ctx.manager
     slots = manager.slots
     stats = manager.stats
+    config = ctx.config.public_view()
+    # Where granian listens is its own setting (`granian --host/--port` bypass these
+    # variables): the environment's values could be wrong, so they are not shown.
+    config.pop("host", None)
+    config.pop("port", None)
     return {
-        "config": ctx.config.public_view(),
+        "config": config,
         "job_backend": manager.jobs.describe(),
         "execution": {
             "scope": "per process",
@@ -182,6 +187,8 @@ async def status(ctx: NamedDependency[AppContext]) -> dict[str, Any]:
             "queue_capacity": slots.max_waiting,
             "orphaned": slots.orphaned,
             "accepting": manager.accepting,
+            "open_streams": ctx.streams.open,
+            "stream_capacity": ctx.streams.max_total,
             "totals": {
                 "completed": stats.completed,
                 "failed": stats.failed,

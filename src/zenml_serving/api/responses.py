@@ -44,13 +44,16 @@ PROBLEM_DESCRIPTIONS: Mapping[int, str] = {
     401: "Unauthorized: missing or wrong API key (only when an API key is configured)",
     403: "Capture override denied (ZENML_SERVING_CAPTURE_OVERRIDE=deny)",
     404: "Unknown job (finished jobs expire after ZENML_SERVING_JOB_TTL)",
+    408: "The body did not arrive within ZENML_SERVING_BODY_TIMEOUT",
     413: "Request body too large",
     415: "Unsupported content type: send application/json",
     422: "Invalid field(s): `errors` names each one",
-    429: "Overloaded: every slot busy and the queue full; retry after `Retry-After` seconds",
+    429: "Overloaded: every slot busy and the queue full, or this client holds its share of "
+    "open streams; retry after `Retry-After` seconds",
     499: "Invocation cancelled (the client disconnected, or the service stopped it)",
     500: "A step failed (`step`, `error_type`, `attempts`) or an output is not serializable",
-    503: "Shutting down, job backend unavailable, or not ready: retry (see `Retry-After`)",
+    503: "Shutting down, job backend unavailable, every stream in use, or not ready: retry "
+    "(see `Retry-After`)",
     504: "Invocation timed out (ZENML_SERVING_REQUEST_TIMEOUT, queue wait included)",
 }
 

@@ -35,11 +35,14 @@ if TYPE_CHECKING:
 __all__ = [
     "EXCLUDE_FROM_AUTH",
     "METRICS_ROUTE",
+    "WS_CLOSE_FORBIDDEN_ORIGIN",
     "WS_SUBPROTOCOL",
     "BearerKeyMiddleware",
     "accepted_subprotocol",
     "add_security_headers",
     "cors_config",
+    "refuse_socket",
+    "socket_origin_refusal",
 ]
 
 EXCLUDE_FROM_AUTH = "exclude_from_auth"
@@ -49,6 +52,8 @@ WS_SUBPROTOCOL = "zenml-serving"
 _WS_KEY_PREFIX = "bearer."
 _REALM = 'Bearer realm="zenml-serving"'
 WS_CLOSE_UNAUTHORIZED = 4401
+WS_CLOSE_FORBIDDEN_ORIGIN = 4403
+_DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
 
 
 class BearerKeyMiddleware(ASGIMiddleware):
@@ -73,7 +78,7 @@ class BearerKeyMiddleware(ASGIMiddleware):
             else "the key is not valid for this service"
         )
         if scope["type"] == ScopeType.WEBSOCKET:
-            await _reject_socket(scope, receive, send, detail)
+            await refuse_socket(scope, receive, send, WS_CLOSE_UNAUTHORIZED, detail)
             return
         challenge = _REALM if offered is None else f'{_REALM}, error="invalid_token"'
         raise NotAuthorizedException(detail=detail, headers={"WWW-Authenticate": challenge})
@@ -109,13 +114,55 @@ def accepted_subprotocol(scope: Scope) -> str | None:
     return WS_SUBPROTOCOL if WS_SUBPROTOCOL in offered else None
 
 
-async def _reject_socket(scope: Scope, receive: Receive, send: Send, detail: str) -> None:
-    """Accept, then close with 4401 and a reason: a code a browser client can read."""
+async def refuse_socket(scope: Scope, receive: Receive, send: Send, code: int, reason: str) -> None:
+    """Accept, then close at once with `code` and `reason`: what a browser client can read (a
+    refused handshake is an opaque failure there). The reason is cut to the 123 bytes a close
+    frame can carry."""
     await receive()  # websocket.connect
     await send(
         {"type": "websocket.accept", "subprotocol": accepted_subprotocol(scope), "headers": []}
     )
-    await send({"type": "websocket.close", "code": WS_CLOSE_UNAUTHORIZED, "reason": detail})
+    shown = reason.encode()[:123].decode(errors="ignore")
+    await send({"type": "websocket.close", "code": code, "reason": shown})
+
+
+def socket_origin_refusal(scope: Scope, config: ServingConfig) -> str | None:
+    """Why a WebSocket must be refused for its `Origin` (None: it may proceed).
+
+    Browsers send `Origin` on every WebSocket and enforce no CORS on it, so a page on any site
+    could open a socket here and run the pipeline with the user's network position: the one
+    path around the CORS rules of the HTTP routes. A socket is accepted when it has no
+    `Origin` (not a browser), when its origin is this service's own (same host and port as
+    the `Host` header), or one of ZENML_SERVING_CORS_ORIGINS (`*`: any);
+    ZENML_SERVING_WS_CHECK_ORIGIN=false accepts any.
+    """
+    if not config.ws_check_origin:
+        return None
+    origin = host = None
+    for name, value in scope["headers"]:
+        if name == b"origin":
+            origin = value.decode("latin-1").strip().rstrip("/")
+        elif name == b"host":
+            host = value.decode("latin-1").strip().lower()
+    if origin is None:
+        return None
+    if "*" in config.cors_origins or origin in config.cors_origins:
+        return None
+    scheme, _, rest = origin.lower().partition("://")
+    if host is not None and rest and _with_port(rest, scheme) == _with_port(host, scheme):
+        return None
+    return (
+        f"origin {origin[:40]} may not open this socket: not this service's own nor in "
+        "ZENML_SERVING_CORS_ORIGINS"
+    )
+
+
+def _with_port(netloc: str, scheme: str) -> str:
+    """`host:port`, the scheme's default port filled in (IPv6 brackets kept)."""
+    host, sep, port = netloc.rpartition(":")
+    if sep and port.isdigit() and not host.endswith(":"):
+        return f"{host}:{port}"
+    return f"{netloc}:{_DEFAULT_PORTS.get(scheme, '')}"
 
 
 _SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (

@@ -5,19 +5,30 @@ client that reconnects with `Last-Event-ID` (or `?after=N`) gets exactly what it
 the live events; a named `heartbeat` event (no id) goes out every ZENML_SERVING_SSE_HEARTBEAT
 seconds while the job is quiet; the stream ends after the job's final event.
 
-WebSocket (`/stream`): JSON messages in both directions; see `WS_PROTOCOL` below.
+A stream ends as soon as the client has seen the job's final event: at once for a client
+whose `Last-Event-ID` is at or past the end of a finished job.
+
+WebSocket (`/stream`): JSON messages in both directions; see `WS_PROTOCOL` below. A socket
+whose `Origin` is foreign is closed with 4403 (`security.socket_origin_refusal`); one socket
+follows at most `MAX_FOLLOWED_PER_SOCKET` jobs, and a subscribe that cannot be followed is
+answered with an error every time, never remembered. When the service drains, every socket
+gets a `shutting-down` error for each job it follows and is closed with 1001: granian drops
+WebSocket connections as soon as it is told to stop (it waits only for HTTP requests), so this
+must happen at the signal, not at the end of the grace period.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 import msgspec
 import pydantic
+import structlog
 from litestar import WebSocket, get, websocket
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
@@ -26,19 +37,43 @@ from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from zenml_serving.api.context import AppContext
-from zenml_serving.api.errors import problem
-from zenml_serving.api.request_limits import STATE_KEY, check_parameters
+from zenml_serving.api.errors import BACKEND_UNAVAILABLE_DETAIL, problem
+from zenml_serving.api.request_limits import STATE_KEY, check_body
 from zenml_serving.api.responses import DocumentedOperation, problem_responses
-from zenml_serving.api.security import accepted_subprotocol
+from zenml_serving.api.security import (
+    WS_CLOSE_FORBIDDEN_ORIGIN,
+    accepted_subprotocol,
+    refuse_socket,
+    socket_origin_refusal,
+)
+from zenml_serving.api.stream_limits import STREAM_ROUTE
 from zenml_serving.execution.backend import BackendUnavailableError, Subscription
 from zenml_serving.execution.invocation import invocation_from_request
 from zenml_serving.execution.manager import ShuttingDownError
 from zenml_serving.execution.slots import OverloadedError
 
-__all__ = ["WS_PROTOCOL", "job_event_stream", "stream_job", "stream_socket"]
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from zenml_serving.execution.records import JobEvent
+
+__all__ = [
+    "MAX_FOLLOWED_PER_SOCKET",
+    "WS_PROTOCOL",
+    "OpenSockets",
+    "job_event_stream",
+    "stream_job",
+    "stream_socket",
+]
 
 _RETRY_MS = 2000
 _encoder = msgspec.json.Encoder()
+_log = structlog.stdlib.get_logger(__name__)
+MAX_FOLLOWED_PER_SOCKET = 100
+"""Jobs one WebSocket follows at once; a subscribe beyond is answered 429."""
+WS_CLOSE_UNSUPPORTED = 1003
+WS_CLOSE_TOO_BIG = 1009
+WS_CLOSE_GOING_AWAY = 1001
 
 WS_PROTOCOL = """
 client -> server
@@ -53,16 +88,38 @@ server -> client
   {"type": "cancelled", "job_id", "status"}
   {"type": "error", "request_id"?, "job_id"?, "status", "title", "detail", "errors"?}
   {"type": "ping", "at"} every heartbeat interval; {"type": "pong"} to a ping
-close codes: 1003 a frame that is not a JSON object; 1009 a message over the size limit;
-             1001 the service is shutting down.
+  a field of the wrong type (`after` < 0, a `request_id` that is not a string) is a 422 error
+  naming it; a subscribe to an unknown job a 404 error, every time; more than 100 followed
+  jobs a 429 error
+close codes: 1003 a frame that is not a JSON object; 1009 a message over the size limit or
+             nested too deep to decode; 1001 the service is shutting down (after a
+             `shutting-down` error per followed job); 1013 / 4429 too many open streams
+             (all / this client); 4401 no or a wrong key; 4403 a foreign `Origin`.
 """
 
 
 class _WsMessage(msgspec.Struct, forbid_unknown_fields=False):
     type: str
     job_id: str | None = None
-    after: int = 0
+    after: Annotated[int, msgspec.Meta(ge=0)] = 0
     request_id: str | None = None
+
+
+_FIELD_PATH = re.compile(r"at `\$\.?([^`]*)`")
+
+
+def _message_error(exc: msgspec.ValidationError, payload: dict[str, Any]) -> dict[str, Any]:
+    """A 422 error frame naming the field of a message that has one of the wrong type."""
+    match = _FIELD_PATH.search(str(exc))
+    field = match.group(1) if match and match.group(1) else "message"
+    request_id = payload.get("request_id")
+    return _ws_error(
+        422,
+        "Invalid message",
+        f"invalid field: {field}: {str(exc).split(' - at ')[0]}",
+        errors=[{"field": field, "message": str(exc)}],
+        request_id=request_id if isinstance(request_id, str) else None,
+    )
 
 
 async def _subscribe(ctx: AppContext, job_id: str, after: int) -> Subscription:
@@ -74,23 +131,51 @@ async def _subscribe(ctx: AppContext, job_id: str, after: int) -> Subscription:
         ) from None
 
 
+async def _job_finished(ctx: AppContext, job_id: str) -> bool:
+    """Whether the job is over (its final event is then stored: the event log is written
+    before the record); a job that expired meanwhile is over too."""
+    try:
+        record = await ctx.manager.jobs.get(job_id)
+    except BackendUnavailableError:
+        return False  # cannot tell: keep the stream open, ask again at the next heartbeat
+    return record is None or record.finished
+
+
+async def _job_events(
+    ctx: AppContext, job_id: str, subscription: Subscription
+) -> AsyncIterator[JobEvent | None]:
+    """The job's events after the subscription's cursor, None for a heartbeat, ending with
+    the final event, or at once when the job is over and nothing is left after the cursor
+    (a client that reconnects with `Last-Event-ID` at or past the end)."""
+    heartbeat = ctx.config.sse_heartbeat_s
+    finished = await _job_finished(ctx, job_id)
+    while not subscription.done:
+        event = await subscription.next(0.0 if finished else heartbeat)
+        if event is not None:
+            yield event
+        elif finished:
+            return
+        else:
+            finished = await _job_finished(ctx, job_id)
+            if not finished:
+                yield None
+
+
 async def job_event_stream(ctx: AppContext, job_id: str, after: int) -> ServerSentEvent:
     """An SSE response of `job_id`'s events after id `after`, live until its final event."""
     subscription = await _subscribe(ctx, job_id, after)
-    heartbeat = ctx.config.sse_heartbeat_s
 
     async def messages() -> Any:
         yield ServerSentEventMessage(data=None, comment=f"job {job_id}", retry=_RETRY_MS)
-        while not subscription.done:
-            event = await subscription.next(heartbeat)
+        async for event in _job_events(ctx, job_id, subscription):
             if event is None:
                 yield ServerSentEventMessage(
                     event="heartbeat", data=_encoder.encode({"at": time.time()}).decode()
                 )
-                continue
-            yield ServerSentEventMessage(
-                event=event.type, id=event.id, data=_encoder.encode(event).decode()
-            )
+            else:
+                yield ServerSentEventMessage(
+                    event=event.type, id=event.id, data=_encoder.encode(event).decode()
+                )
 
     return ServerSentEvent(
         messages(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -102,8 +187,9 @@ async def job_event_stream(ctx: AppContext, job_id: str, after: int) -> ServerSe
     summary="Stream a job's events (Server-Sent Events)",
     tags=["jobs"],
     media_type="text/event-stream",
-    responses=problem_responses(400, 401, 404, 422, 503),
+    responses=problem_responses(400, 401, 404, 422, 429, 503),
     operation_class=DocumentedOperation,
+    opt={STREAM_ROUTE: True},
 )
 async def stream_job(
     job_id: FromPath[str],
@@ -117,9 +203,47 @@ async def stream_job(
     return await job_event_stream(ctx, job_id, last_event_id or after)
 
 
-@websocket("/stream")
+class OpenSockets:
+    """The open WebSocket sessions of this process, so that draining can say goodbye."""
+
+    def __init__(self) -> None:
+        self._sessions: set[_SocketSession] = set()
+        self.draining = False
+
+    def add(self, session: _SocketSession) -> None:
+        self._sessions.add(session)
+
+    def discard(self, session: _SocketSession) -> None:
+        self._sessions.discard(session)
+
+    def going_away(self) -> None:
+        """Draining started: every socket gets its goodbye now (idempotent)."""
+        self.draining = True
+        for session in list(self._sessions):
+            session.going_away()
+
+    async def farewell(self) -> None:
+        """Say goodbye on every socket and wait until each has been closed."""
+        self.going_away()
+        goodbyes = [s.goodbye for s in list(self._sessions) if s.goodbye is not None]
+        if goodbyes:
+            await asyncio.wait(goodbyes)
+
+
+@websocket("/stream", opt={STREAM_ROUTE: True})
 async def stream_socket(socket: WebSocket[Any, Any, Any], ctx: NamedDependency[AppContext]) -> None:
     """Submit, subscribe to and cancel jobs over one socket (protocol: WS_PROTOCOL)."""
+    refusal = socket_origin_refusal(socket.scope, ctx.config)
+    if refusal is not None:
+        await refuse_socket(
+            socket.scope, socket.receive, socket.send, WS_CLOSE_FORBIDDEN_ORIGIN, refusal
+        )
+        return
+    if ctx.sockets.draining:
+        await refuse_socket(
+            socket.scope, socket.receive, socket.send, WS_CLOSE_GOING_AWAY, "shutting down"
+        )
+        return
     await socket.accept(subprotocols=accepted_subprotocol(socket.scope))
     await _SocketSession(socket, ctx).run()
 
@@ -132,8 +256,11 @@ class _SocketSession:
         self.ctx = ctx
         self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
         self.following: dict[str, asyncio.Task[None]] = {}
+        self.goodbye: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def run(self) -> None:
+        self.ctx.sockets.add(self)
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(self._send_loop)
@@ -142,10 +269,39 @@ class _SocketSession:
         except WebSocketDisconnect:
             pass
         finally:
+            self.ctx.sockets.discard(self)
             for task in self.following.values():
                 task.cancel()
+            if self.goodbye is not None:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await self.goodbye
+            await self._close(1000, "")
+
+    async def _close(self, code: int, reason: str) -> None:
+        if not self._closed:
+            self._closed = True
             with contextlib.suppress(Exception):
-                await self.socket.close()
+                await self.socket.close(code=code, reason=reason)
+
+    def going_away(self) -> None:
+        """The service drains: say so for every followed job, then close with 1001."""
+        if self.goodbye is None:
+            self.goodbye = asyncio.ensure_future(self._say_goodbye())
+
+    async def _say_goodbye(self) -> None:
+        for job_id in list(self.following):
+            with contextlib.suppress(Exception):
+                await self.socket.send_json(
+                    _ws_error(
+                        503,
+                        "Service is shutting down",
+                        "this instance is draining: the job runs on here for up to "
+                        "ZENML_SERVING_SHUTDOWN_GRACE; with a shared job backend, "
+                        f"GET /jobs/{job_id} on another instance says how it ended",
+                        job_id=job_id,
+                    )
+                )
+        await self._close(WS_CLOSE_GOING_AWAY, "the service is shutting down")
 
     async def _send_loop(self) -> None:
         heartbeat = self.ctx.config.sse_heartbeat_s
@@ -154,6 +310,8 @@ class _SocketSession:
                 message = await asyncio.wait_for(self.outbox.get(), heartbeat)
             except asyncio.TimeoutError:
                 message = {"type": "ping", "at": time.time()}
+            if self._closed:
+                return
             await self.socket.send_json(message)
 
     async def _receive_loop(self) -> None:
@@ -162,21 +320,30 @@ class _SocketSession:
                 raw = await self.socket.receive_data(mode="text")
             except WebSocketDisconnect:
                 return
+            if self._closed:
+                return
             if len(raw) > self.ctx.config.max_request_bytes:
-                await self.socket.close(
-                    code=1009,
-                    reason=f"message over {self.ctx.config.max_request_bytes} bytes "
+                await self._close(
+                    WS_CLOSE_TOO_BIG,
+                    f"message over {self.ctx.config.max_request_bytes} bytes "
                     "(ZENML_SERVING_MAX_REQUEST_SIZE)",
                 )
                 return
             try:
                 payload = msgspec.json.decode(raw)
-                if not isinstance(payload, dict):
-                    raise TypeError
-                message = msgspec.convert(payload, _WsMessage)
-            except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
-                await self.socket.close(code=1003, reason="expected a JSON object with a 'type'")
+            except RecursionError:
+                await self._close(WS_CLOSE_TOO_BIG, "message nested too deep to decode")
                 return
+            except msgspec.DecodeError:
+                payload = None
+            if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+                await self._close(WS_CLOSE_UNSUPPORTED, "expected a JSON object with a 'type'")
+                return
+            try:
+                message = msgspec.convert(payload, _WsMessage)
+            except msgspec.ValidationError as exc:
+                await self.outbox.put(_message_error(exc, payload))
+                continue
             await self._handle(message, payload)
 
     async def _handle(self, message: _WsMessage, payload: dict[str, Any]) -> None:
@@ -185,7 +352,7 @@ class _SocketSession:
         elif message.type == "invoke":
             await self._invoke(message, payload)
         elif message.job_id and message.type == "subscribe":
-            self._follow(message.job_id, message.after)
+            await self._follow(message.job_id, message.after)
         elif message.job_id and message.type == "unsubscribe":
             task = self.following.pop(message.job_id, None)
             if task is not None:
@@ -197,29 +364,44 @@ class _SocketSession:
                 _ws_error(
                     400,
                     "Unknown message",
-                    f"unknown message type '{message.type}' or missing job_id",
+                    f"unknown message type '{message.type[:40]}' or missing job_id",
                     request_id=message.request_id,
                 )
             )
 
-    def _follow(self, job_id: str, after: int) -> None:
-        if job_id not in self.following:
-            self.following[job_id] = asyncio.create_task(self._forward(job_id, after))
-
-    async def _forward(self, job_id: str, after: int) -> None:
+    async def _follow(self, job_id: str, after: int) -> None:
+        """Follow `job_id` from `after`, or say why not (nothing is kept for a refusal)."""
+        if job_id in self.following:
+            return
+        if len(self.following) >= MAX_FOLLOWED_PER_SOCKET:
+            await self.outbox.put(
+                _ws_error(
+                    429,
+                    "Too many subscriptions",
+                    f"one socket follows at most {MAX_FOLLOWED_PER_SOCKET} jobs at once; "
+                    "unsubscribe from one first",
+                    job_id=job_id[:100],
+                )
+            )
+            return
         try:
             subscription = await self.ctx.manager.events.subscribe(job_id, after)
         except KeyError:
             await self.outbox.put(
-                _ws_error(404, "Unknown job", f"no job '{job_id}'", job_id=job_id)
+                _ws_error(
+                    404, "Unknown job", "no such job (finished jobs expire)", job_id=job_id[:100]
+                )
             )
             return
-        except BackendUnavailableError as exc:
-            self.following.pop(job_id, None)
-            await self.outbox.put(_ws_error(503, "Unavailable", str(exc), job_id=job_id))
+        except BackendUnavailableError:
+            await self.outbox.put(
+                _ws_error(503, "Unavailable", BACKEND_UNAVAILABLE_DETAIL, job_id=job_id)
+            )
             return
-        while not subscription.done:
-            event = await subscription.next(self.ctx.config.sse_heartbeat_s)
+        self.following[job_id] = asyncio.create_task(self._forward(job_id, subscription))
+
+    async def _forward(self, job_id: str, subscription: Subscription) -> None:
+        async for event in _job_events(self.ctx, job_id, subscription):
             if event is not None:
                 await self.outbox.put(
                     {"type": "event", "job_id": job_id, "event": msgspec.to_builtins(event)}
@@ -229,12 +411,16 @@ class _SocketSession:
     async def _cancel(self, job_id: str) -> None:
         try:
             record = await self.ctx.manager.cancel(job_id)
-        except BackendUnavailableError as exc:
-            await self.outbox.put(_ws_error(503, "Unavailable", str(exc), job_id=job_id))
+        except BackendUnavailableError:
+            await self.outbox.put(
+                _ws_error(503, "Unavailable", BACKEND_UNAVAILABLE_DETAIL, job_id=job_id)
+            )
             return
         if record is None:
             await self.outbox.put(
-                _ws_error(404, "Unknown job", f"no job '{job_id}'", job_id=job_id)
+                _ws_error(
+                    404, "Unknown job", "no such job (finished jobs expire)", job_id=job_id[:100]
+                )
             )
         else:
             await self.outbox.put({"type": "cancelled", "job_id": job_id, "status": record.status})
@@ -243,7 +429,7 @@ class _SocketSession:
         body = {k: v for k, v in payload.items() if k not in ("type", "request_id")}
         request_id = message.request_id
         try:
-            check_parameters(body.get("parameters"), self.socket.app.state[STATE_KEY])
+            check_body(body, self.socket.app.state[STATE_KEY])
         except ProblemDetailsException as exc:
             extra = exc.extra if isinstance(exc.extra, dict) else {}
             await self.outbox.put(
@@ -289,13 +475,25 @@ class _SocketSession:
                 )
             )
             return
-        except (ShuttingDownError, BackendUnavailableError) as exc:
-            await self.outbox.put(_ws_error(503, "Unavailable", str(exc), request_id=request_id))
+        except ShuttingDownError:
+            await self.outbox.put(
+                _ws_error(
+                    503,
+                    "Service is shutting down",
+                    "this instance is draining; retry against another instance",
+                    request_id=request_id,
+                )
+            )
+            return
+        except BackendUnavailableError:
+            await self.outbox.put(
+                _ws_error(503, "Unavailable", BACKEND_UNAVAILABLE_DETAIL, request_id=request_id)
+            )
             return
         await self.outbox.put(
             {"type": "accepted", "request_id": request_id, "job_id": record.job_id}
         )
-        self._follow(record.job_id, 0)
+        await self._follow(record.job_id, 0)
 
 
 def _ws_error(status: int, title: str, detail: str, **extra: Any) -> dict[str, Any]:
