@@ -58,6 +58,7 @@ from zenml_serving.tracking.writer import TrackingWriter
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
+    from contextlib import AbstractAsyncContextManager
 
     from zenml_serving.deployment.model import ServedPipeline
     from zenml_serving.execution.invocation import Invocation, InvocationListener
@@ -138,41 +139,7 @@ def create_app(
         tracking=tracking[0] if tracking is not None else None,
     )
 
-    def drain() -> None:
-        context.ready = False
-        manager.begin_drain()
-        context.sockets.going_away()
-
-    @asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        if tracking is not None:
-            tracking[0].start()
-        await manager.start()
-        await telemetry.start(manager, tracking[0] if tracking is not None else None)
-        signals = DrainSignals(drain, farewell=context.sockets.farewell)
-        signals.install()
-        _freeze_startup_heap()
-        context.loop_monitor.start()  # after the freeze: its pause is startup, not lag
-        context.ready = True
-        _log.info(
-            "service_ready",
-            pipeline=served_pipeline.name,
-            snapshot_id=str(served_pipeline.snapshot_id),
-            steps=len(served_pipeline.steps),
-            max_concurrency=config.max_concurrency,
-            max_queue_size=config.max_queue_size,
-        )
-        try:
-            yield
-        finally:
-            drain()  # no-op when a signal already started it
-            await manager.stop()
-            await context.loop_monitor.stop()
-            signals.remove()
-            if tracking is not None:
-                await asyncio.to_thread(tracking[0].stop, config.shutdown_grace_s)
-            await telemetry.stop()
-            _log.info("service_stopped")
+    lifespan = _lifespan(config, context, telemetry, tracking[0] if tracking else None)
 
     app = Litestar(
         route_handlers=[
@@ -212,23 +179,77 @@ def create_app(
                 )
             ),
         ],
-        openapi_config=OpenAPIConfig(
-            # The document only (also at `/schema`): the HTML viewers load their scripts
-            # from public CDNs, which the security headers forbid, so they never rendered.
-            render_plugins=[JsonRenderPlugin()],
-            title=f"zenml-serving: {served_pipeline.name}",
-            version=__version__,
-            description=(
-                f"Serves snapshot {served_pipeline.snapshot_id} of ZenML pipeline "
-                f"'{served_pipeline.name}' in-process."
-            ),
-        ),
+        openapi_config=_openapi_config(served_pipeline),
         logging_config=None,  # logging is ours (telemetry/logging.py), not Litestar's default
         debug=False,
     )
     app.asgi_handler = HeadAsGet(app.asgi_handler)
     telemetry.install(app)  # outermost: traces and counts the status that really leaves
     return app
+
+
+def _lifespan(
+    config: ServingConfig,
+    context: AppContext,
+    telemetry: Telemetry,
+    writer: TrackingWriter | None,
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: everything long-lived starts before the service turns ready and
+    stops after the drain (which a signal or the end of the lifespan starts)."""
+    manager = context.manager
+    served_pipeline = context.pipeline
+
+    def drain() -> None:
+        context.ready = False
+        manager.begin_drain()
+        context.sockets.going_away()
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if writer is not None:
+            writer.start()
+        await manager.start()
+        await telemetry.start(manager, writer)
+        signals = DrainSignals(drain, farewell=context.sockets.farewell)
+        signals.install()
+        _freeze_startup_heap()
+        context.loop_monitor.start()  # after the freeze: its pause is startup, not lag
+        context.ready = True
+        _log.info(
+            "service_ready",
+            pipeline=served_pipeline.name,
+            snapshot_id=str(served_pipeline.snapshot_id),
+            steps=len(served_pipeline.steps),
+            max_concurrency=config.max_concurrency,
+            max_queue_size=config.max_queue_size,
+        )
+        try:
+            yield
+        finally:
+            drain()  # no-op when a signal already started it
+            await manager.stop()
+            await context.loop_monitor.stop()
+            signals.remove()
+            if writer is not None:
+                await asyncio.to_thread(writer.stop, config.shutdown_grace_s)
+            await telemetry.stop()
+            _log.info("service_stopped")
+
+    return lifespan
+
+
+def _openapi_config(served_pipeline: ServedPipeline) -> OpenAPIConfig:
+    return OpenAPIConfig(
+        # The document only (also at `/schema`): the HTML viewers load their scripts from
+        # public CDNs, which the security headers forbid, so they never rendered.
+        render_plugins=[JsonRenderPlugin()],
+        title=f"zenml-serving: {served_pipeline.name}",
+        version=__version__,
+        description=(
+            f"Serves snapshot {served_pipeline.snapshot_id} of ZenML pipeline "
+            f"'{served_pipeline.name}' in-process."
+        ),
+    )
 
 
 def _freeze_startup_heap() -> None:
