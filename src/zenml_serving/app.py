@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 
 from zenml_serving import __version__
+from zenml_serving.api.admin import reload
 from zenml_serving.api.context import AppContext
 from zenml_serving.api.errors import PROBLEM_MAP
 from zenml_serving.api.invoke import invoke
@@ -39,12 +41,14 @@ from zenml_serving.capture import (
     build_capture_plan,
 )
 from zenml_serving.config import ConfigError, ServingConfig
+from zenml_serving.deployment.hooks import HookFailedError
 from zenml_serving.deployment.loader import DeploymentLoadError, load_served_pipeline
 from zenml_serving.engine.engine import DirectExecutionEngine
 from zenml_serving.execution.backends import build_backend
 from zenml_serving.execution.manager import ServingExecutionManager
 from zenml_serving.loop_monitor import LoopLagMonitor
 from zenml_serving.playground import playground_handlers
+from zenml_serving.served_versions import VersionLifecycle
 from zenml_serving.shutdown import DrainSignals
 from zenml_serving.telemetry.logging import configure_logging
 from zenml_serving.telemetry.service import Telemetry
@@ -87,16 +91,16 @@ def create_app(
                 listeners=listeners,
                 telemetry=telemetry,
             )
-        except (ConfigError, DeploymentLoadError, CaptureConfigError) as exc:
+        except (ConfigError, DeploymentLoadError, CaptureConfigError, HookFailedError) as exc:
             configure_logging()
             _log.error("startup_failed", error=str(exc))
             raise SystemExit(2) from None
     # Built here, i.e. in each granian worker: tracer providers must not cross a fork.
     telemetry = telemetry if telemetry is not None else Telemetry(config)
     telemetry.configure_logging()
-    if served_pipeline is None:
-        served_pipeline = _load(config)
-        telemetry.configure_logging()  # again: importing ZenML replaced the handlers
+    lifecycle = _start_versions(config, served_pipeline, telemetry)
+    config = lifecycle.config
+    served_pipeline = lifecycle.versions.current.pipeline
 
     capture_plan = build_capture_plan(served_pipeline, CaptureDefaults.from_config(config))
     telemetry_listener = telemetry.listener(served_pipeline, capture_plan)
@@ -111,7 +115,7 @@ def create_app(
 
     backend = build_backend(config, served_pipeline.snapshot_id)
     manager = ServingExecutionManager(
-        DirectExecutionEngine(served_pipeline),
+        DirectExecutionEngine(lifecycle.versions, records_runs=tracking is not None),
         jobs=backend.jobs,
         events=backend.events,
         max_concurrency=config.max_concurrency,
@@ -129,6 +133,8 @@ def create_app(
         invoke_request_model=invoke_request_model,
         capture_plan=capture_plan,
         loop_monitor=LoopLagMonitor(),
+        versions=lifecycle.versions,
+        reloader=lifecycle.reloader,
         tracking=tracking[0] if tracking is not None else None,
     )
 
@@ -146,6 +152,7 @@ def create_app(
         signals.install()
         _freeze_startup_heap()
         context.loop_monitor.start()  # after the freeze: its pause is startup, not lag
+        lifecycle.start()
         context.ready = True
         _log.info(
             "service_ready",
@@ -154,12 +161,14 @@ def create_app(
             steps=len(served_pipeline.steps),
             max_concurrency=config.max_concurrency,
             max_queue_size=config.max_queue_size,
+            on_init_s=lifecycle.init_duration_s,
         )
         try:
             yield
         finally:
             context.ready = False
             await manager.stop()
+            await lifecycle.stop()  # after the drain: on_cleanup
             await context.loop_monitor.stop()
             signals.remove()
             if tracking is not None:
@@ -179,6 +188,7 @@ def create_app(
             livez,
             info,
             status,
+            reload,
             *playground_handlers(),
             *([metrics] if config.metrics_enabled else []),
         ],
@@ -203,9 +213,10 @@ def create_app(
             ),
         ],
         openapi_config=OpenAPIConfig(
-            title=f"zenml-serving: {served_pipeline.name}",
-            version=__version__,
-            description=(
+            title=served_pipeline.settings.app_title or f"zenml-serving: {served_pipeline.name}",
+            version=served_pipeline.settings.app_version or __version__,
+            description=served_pipeline.settings.app_description
+            or (
                 f"Serves snapshot {served_pipeline.snapshot_id} of ZenML pipeline "
                 f"'{served_pipeline.name}' in-process."
             ),
@@ -215,6 +226,24 @@ def create_app(
     )
     telemetry.install(app)  # outermost: traces and counts the status that really leaves
     return app
+
+
+def _start_versions(
+    config: ServingConfig, pipeline: ServedPipeline | None, telemetry: Telemetry
+) -> VersionLifecycle:
+    """Load the pipeline (unless given) and build version 1. on_init runs here, in each
+    worker, before the app exists: /health cannot answer until the pipeline state is ready,
+    and a raising hook ends startup like a bad snapshot."""
+    started = time.perf_counter()
+    if pipeline is None:
+        pipeline = _load(config)
+        telemetry.configure_logging()  # again: importing ZenML replaced the handlers
+    return VersionLifecycle(
+        config,
+        pipeline,
+        load=lambda: _load(config),
+        load_duration_s=time.perf_counter() - started,
+    )
 
 
 def _freeze_startup_heap() -> None:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from zenml_serving.capture import CapturePlan
     from zenml_serving.config import ServingConfig
     from zenml_serving.deployment.model import ServedPipeline
+    from zenml_serving.engine.reload import Reloader
+    from zenml_serving.engine.versions import ServedVersions
     from zenml_serving.execution.manager import ServingExecutionManager
     from zenml_serving.loop_monitor import LoopLagMonitor
     from zenml_serving.tracking.writer import TrackingWriter
@@ -33,8 +35,10 @@ class AppContext:
         "manager",
         "pipeline",
         "ready",
+        "reloader",
         "started_at",
         "tracking",
+        "versions",
     )
 
     def __init__(
@@ -46,6 +50,8 @@ class AppContext:
         invoke_request_model: type[pydantic.BaseModel],
         capture_plan: CapturePlan,
         loop_monitor: LoopLagMonitor,
+        versions: ServedVersions,
+        reloader: Reloader,
         tracking: TrackingWriter | None = None,
     ) -> None:
         self.config = config
@@ -56,6 +62,9 @@ class AppContext:
         self.manager = manager
         self.invoke_request_model = invoke_request_model
         self.loop_monitor = loop_monitor
+        self.versions = versions
+        """The served versions (current, and retired ones still in use)."""
+        self.reloader = reloader
         self.started_at = time.time()
         self.ready = False
         """True between the end of startup and the start of draining."""
