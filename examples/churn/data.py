@@ -13,7 +13,7 @@ def customers(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     tenure = rng.uniform(1, 72, rows)
     calls = rng.poisson(2.0, rows).astype(float)
     charges = rng.uniform(20, 120, rows)
-    risk = 0.9 * calls - 0.05 * tenure + 0.02 * charges - 1.0
+    risk = 0.8 * calls - 0.06 * tenure + 0.02 * charges - 1.2
     churned = (risk + rng.normal(0, 0.5, rows) > 0).astype(int)
     return np.column_stack([tenure, calls, charges]), churned
 

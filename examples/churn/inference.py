@@ -18,7 +18,7 @@ from zenml.client import Client
 from examples.churn.data import as_row
 from examples.churn.hooks import load_model, release_model
 
-EXAMPLE_CUSTOMER = {"tenure_months": 3.0, "support_calls": 6.0, "monthly_charges": 95.0}
+EXAMPLE_CUSTOMER = {"tenure_months": 24.0, "support_calls": 2.0, "monthly_charges": 70.0}
 
 
 def _answer(model: Any, features: dict[str, float], version: str) -> dict[str, Any]:

@@ -130,9 +130,19 @@ def _retire(version: ServedVersion) -> None:
 def _retire_in_background(version: ServedVersion) -> None:
     """Cleanup of a replaced version runs off the thread of the invocation that released it
     last (or of the reload that replaced it), so neither waits for it."""
-    threading.Thread(
+    thread = threading.Thread(
         target=_retire, args=(version,), name="zenml-serving-retire", daemon=True
-    ).start()
+    )
+    with _retiring_lock:
+        _retiring[:] = [t for t in _retiring if t.is_alive()]
+        _retiring.append(thread)
+    thread.start()
+
+
+_retiring: list[threading.Thread] = []
+_retiring_lock = threading.Lock()
+_RETIRE_WAIT_S = 30.0
+"""How long shutdown waits for a replaced version's on_cleanup still running."""
 
 
 def _cleanup_at_shutdown(versions: ServedVersions) -> None:
@@ -140,6 +150,10 @@ def _cleanup_at_shutdown(versions: ServedVersions) -> None:
     abandoned step is left alone (its step may still use what the hook would release)."""
     for version in versions.still_leased():
         _log.warning("version_still_in_use_at_shutdown", version=version.number)
+    with _retiring_lock:
+        running = list(_retiring)
+    for thread in running:
+        thread.join(_RETIRE_WAIT_S)
     _retire(versions.current)
 
 
