@@ -5,7 +5,6 @@ a failing on_init and a failing reload."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -42,11 +41,11 @@ def promote(version: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def production_version() -> Iterator[str]:
-    """A trained churn model in production (restored after the module's tests)."""
+def production_version() -> str:
+    """A trained churn model in production (tests that change the stage restore it)."""
     version = train(seed=1)
     promote(version)
-    yield version
+    return version
 
 
 def predict(service: ServiceProcess, **headers: str) -> dict[str, Any]:

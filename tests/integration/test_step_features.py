@@ -11,6 +11,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from zenml.client import Client
 
+from tests.conftest import REPO_ROOT, snapshot_of
 from tests.integration.conftest import served
 from tests.pipelines.step_context import CANARY
 from tests.services import log_events
@@ -166,15 +167,12 @@ class TestReloadRoute:
     ) -> None:
         marker = tmp_path / "cleanup.txt"
         monkeypatch.setenv("STEP_CONTEXT_CLEANUP_FILE", str(marker))
-        monkeypatch.setenv("ZENML_SERVING_SOURCE_ROOT", str(Path.cwd()))
-        from tests.conftest import snapshot_of
-
         config = ServingConfig(
             create_runs=False,
             metrics_enabled=False,
             auth_key=KEY,
             deployment_id=snapshot_of(CONTEXT),
-            source_root=Path(__file__).resolve().parents[2],
+            source_root=REPO_ROOT,
         )
         app = create_app(config, served_pipeline=served(CONTEXT))
         async with AsyncTestClient(app) as client:
