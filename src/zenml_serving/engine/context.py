@@ -107,17 +107,12 @@ class ServedStepContext(StepContext):
         self._token = None
         self.pipeline_run: ServedRun = run  # type: ignore[assignment]
         self.step_name = step.name
-        self.step_run = ServedStepRun(  # type: ignore[assignment]
-            id=uuid.uuid5(run.id, step.name),
-            name=step.name,
-            pipeline_run_id=run.id,
-            model_version=step.model_version.response if step.model_version else None,
-        )
-        self.model_version = step.model_version.response if step.model_version else None
+        version = step.model_version
+        self.model_version = version.response if version is not None else None
         self._served_step = step
         self._served_pipeline = pipeline
         self._state = state
-        self._outputs = {name: _Output() for name in step.outputs}  # type: ignore[misc]
+        # step_run and _outputs are built on first use: most steps never ask (a few us saved).
         self.logged_metadata: dict[str, Any] = {}
         """What `log_metadata()` gave during this step (recorded with the step run)."""
 
@@ -131,6 +126,20 @@ class ServedStepContext(StepContext):
         assert self._token is not None
         _CONTEXT_VAR.reset(self._token)
         self._token = None
+
+    @property
+    def step_run(self) -> ServedStepRun:  # type: ignore[override]
+        """The step run as far as it exists: a stable id derived from the invocation's."""
+        return ServedStepRun(
+            id=uuid.uuid5(self.pipeline_run.id, self.step_name),
+            name=self.step_name,
+            pipeline_run_id=self.pipeline_run.id,
+            model_version=self.model_version,
+        )
+
+    @property
+    def _outputs(self) -> dict[str, Any]:  # type: ignore[override]
+        return {name: _Output() for name in self._served_step.outputs}
 
     @property
     def pipeline_state(self) -> Any:
