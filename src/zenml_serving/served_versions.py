@@ -21,6 +21,7 @@ from zenml_serving.deployment.hooks import apply_environment, run_cleanup, run_i
 from zenml_serving.engine.context import install_metadata_route
 from zenml_serving.engine.reload import Reloader, ReloadOutcome, build_version
 from zenml_serving.engine.versions import ServedVersion, ServedVersions
+from zenml_serving.reload_signal import ReloadSignal
 from zenml_serving.telemetry import metrics as service_metrics
 
 if TYPE_CHECKING:
@@ -60,6 +61,10 @@ class VersionLifecycle:
             on_outcome=_count_reload if self.config.metrics_enabled else None,
         )
         self._poll: asyncio.Task[None] | None = None
+        # Several workers: an admin reload in one makes the others follow (reload_signal.py).
+        self._signal = ReloadSignal() if self.config.workers > 1 else None
+        if self._signal is not None:
+            self.reloader.announce = self._signal.announce
 
     @property
     def init_duration_s(self) -> float | None:
@@ -74,11 +79,15 @@ class VersionLifecycle:
             self._poll = asyncio.create_task(
                 _poll_reloads(self.reloader, self.config.reload_interval_s)
             )
+        if self._signal is not None:
+            self._signal.start(self.reloader)
 
     async def stop(self) -> None:
         """Stop the poll; after the drain, run the current version's `on_cleanup`."""
         if self._poll is not None:
             self._poll.cancel()
+        if self._signal is not None:
+            self._signal.stop()
         await asyncio.to_thread(_cleanup_at_shutdown, self.versions)
 
 

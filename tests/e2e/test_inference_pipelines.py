@@ -136,6 +136,36 @@ class TestWorkers:
         assert service.log().count('"event": "pipeline_loaded"') == 2
 
 
+class TestReloadWithWorkers:
+    """An admin reload reaches one worker; the server's other workers follow by themselves."""
+
+    def test_every_worker_serves_the_new_version(
+        self, service_factory: ServiceFactory, production_version: str
+    ) -> None:
+        service = service_factory(
+            snapshot_of(ON_INIT), ZENML_SERVING_AUTH_KEY=KEY, ZENML_SERVING_WORKERS="2"
+        )
+        wait_until(
+            lambda: service.log().count('"event": "service_ready"') == 2, what="both workers"
+        )
+        new_version = train(seed=3)
+        promote(new_version)
+        try:
+            response = service.client.post("/admin/reload", headers=AUTH)
+            assert response.status_code == 200, response.text
+            wait_until(
+                lambda: '"trigger": "another worker"' in service.log(),
+                what="the other worker following",
+            )
+            for _ in range(20):  # new connections: spread over both workers
+                with httpx.Client(base_url=service.url, timeout=30.0, headers=AUTH) as client:
+                    response = client.post("/invoke", json={"parameters": {"features": CUSTOMER}})
+                    assert response.json()["outputs"]["output"]["model_version"] == new_version
+        finally:
+            promote(production_version)
+        assert service.log().count('"event": "reloaded"') == 2
+
+
 class TestFailures:
     """A raising on_init stops startup naming the hook; a failing reload keeps serving."""
 

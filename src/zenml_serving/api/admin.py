@@ -30,7 +30,7 @@ async def reload(ctx: NamedDependency[AppContext]) -> Response[dict[str, Any]]:
     """Build a new served version beside the current one (resolve and load the snapshot's
     artifacts and model versions again, run `on_init`) and swap it in; invocations in flight
     finish on the old one. A failure keeps the old version serving (503, `detail` says why).
-    This process only: with several workers every worker reloads on its own."""
+    The answer is this worker's; with several workers the others follow within a second."""
     if ctx.config.auth_key is None:
         raise problem(
             403,

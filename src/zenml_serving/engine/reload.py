@@ -94,6 +94,9 @@ class Reloader:
         self._lock = asyncio.Lock()
         self.last: ReloadOutcome | None = None
         """The most recent reload's outcome (None before the first)."""
+        self.announce: Callable[[], object] | None = None
+        """Called after a successful reload an operator asked for (`trigger="admin"`): tells
+        the server's other workers to follow."""
 
     async def reload(self, trigger: str) -> ReloadOutcome:
         """Build a new version and swap it in; on any failure keep the current one."""
@@ -122,6 +125,8 @@ class Reloader:
                 )
             else:
                 self._versions.swap(new)
+                if trigger == "admin" and self.announce is not None:
+                    self.announce()
                 outcome = ReloadOutcome(
                     "reloaded", time.time(), time.perf_counter() - started, trigger, new
                 )
