@@ -241,7 +241,7 @@ def _start_versions(
     return VersionLifecycle(
         config,
         pipeline,
-        load=lambda: _load(config),
+        load=lambda current: _load(config, reuse=current),
         load_duration_s=time.perf_counter() - started,
     )
 
@@ -281,7 +281,7 @@ def _tracking(
     return writer, TrackingListener(pipeline, writer, resolve)
 
 
-def _load(config: ServingConfig) -> ServedPipeline:
+def _load(config: ServingConfig, *, reuse: ServedPipeline | None = None) -> ServedPipeline:
     if config.deployment_id is None:
         raise ConfigError(
             "ZENML_PIPELINE_DEPLOYMENT_ID",
@@ -289,4 +289,8 @@ def _load(config: ServingConfig) -> ServedPipeline:
             "required: the ID of the snapshot to serve (`zenml-serving snapshot "
             "module:pipeline` prints one)",
         )
-    return load_served_pipeline(config.deployment_id, source_root=config.source_root)
+    return load_served_pipeline(
+        config.deployment_id,
+        source_root=config.source_root,
+        loaded_artifacts=reuse.loaded_values() if reuse is not None else None,
+    )

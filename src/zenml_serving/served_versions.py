@@ -43,7 +43,7 @@ class VersionLifecycle:
         config: ServingConfig,
         pipeline: ServedPipeline,
         *,
-        load: Callable[[], ServedPipeline],
+        load: Callable[[ServedPipeline], ServedPipeline],
         load_duration_s: float = 0.0,
     ) -> None:
         """Raises HookFailedError (naming the hook) when `on_init` raises."""
@@ -181,4 +181,4 @@ def _show_version(version: ServedVersion, previous: int | None) -> None:
 async def _poll_reloads(reloader: Reloader, interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)
-        await reloader.reload("interval")
+        await reloader.reload("interval", only_if_changed=True)

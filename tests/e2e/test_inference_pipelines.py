@@ -190,6 +190,7 @@ class TestFailures:
             model_name_or_id="churn",
             version_name_or_id=production_version,
             stage=ModelStages.ARCHIVED,
+            force=True,
         )
         try:
             response = service.client.post("/admin/reload", headers=AUTH)

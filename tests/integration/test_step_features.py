@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -190,3 +191,47 @@ class TestReloadRoute:
         assert info["served_version"]["last_reload"]["status"] == "reloaded"
         assert result["outputs"]["output"]["text"] == "hello, ada"
         assert marker.read_text().count("cleanup") == 2, "old version retired, then shutdown"
+
+
+class TestReloadInterval:
+    """ZENML_SERVING_RELOAD_INTERVAL reloads by itself: always when the pipeline has an
+    on_init (its result cannot be compared), otherwise only when an artifact or model version
+    changed."""
+
+    async def test_a_pipeline_with_on_init_reloads_every_interval(self) -> None:
+        config = ServingConfig(
+            create_runs=False,
+            metrics_enabled=False,
+            reload_interval_s=0.05,
+            deployment_id=snapshot_of(CONTEXT),
+            source_root=REPO_ROOT,
+        )
+        async with AsyncTestClient(create_app(config, served_pipeline=served(CONTEXT))) as client:
+            for _ in range(200):
+                info = (await client.get("/info")).json()["served_version"]
+                if info["number"] >= 2:
+                    break
+                await anyio.sleep(0.05)
+            assert info["number"] >= 2
+            assert info["last_reload"]["trigger"] == "interval"
+            assert (await invoke(client, name="ada"))["http_status"] == 200
+
+    async def test_a_pipeline_without_changes_keeps_its_version(self) -> None:
+        text = "examples.text_pipeline:text_pipeline"
+        config = ServingConfig(
+            create_runs=False,
+            metrics_enabled=False,
+            reload_interval_s=0.05,
+            deployment_id=snapshot_of(text),
+            source_root=REPO_ROOT,
+        )
+        with log_events() as events:
+            async with AsyncTestClient(create_app(config, served_pipeline=served(text))) as client:
+                for _ in range(200):
+                    if any(e["event"] == "reload_unchanged" for e in events):
+                        break
+                    await anyio.sleep(0.05)
+                info = (await client.get("/info")).json()["served_version"]
+        assert any(e["event"] == "reload_unchanged" for e in events)
+        assert info["number"] == 1
+        assert info["last_reload"] is None

@@ -21,6 +21,9 @@ from zenml_serving.deployment.model import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from uuid import UUID
+
     from zenml.client import Client
     from zenml.config.step_configurations import Step
     from zenml.model.model import Model
@@ -35,10 +38,11 @@ class ArtifactLoadError(RuntimeError):
 class ArtifactResolver:
     """Resolves one snapshot's artifacts and model versions, each store object once."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, loaded: Mapping[UUID, Any] | None = None) -> None:
+        """`loaded`: objects already loaded for some artifact versions (reused as they are)."""
         self._client = client
         self._models: dict[tuple[str, str], LoadedModelVersion] = {}
-        self._values: dict[Any, Any] = {}
+        self._values: dict[Any, Any] = dict(loaded or {})
         self._artifacts: dict[Any, LoadedArtifact] = {}
         self._responses: dict[Any, Any] = {}
 
@@ -166,11 +170,12 @@ class ArtifactResolver:
         model_version: LoadedModelVersion | None,
     ) -> FromArtifact:
         key = response.id
-        if key not in self._values:
-            self._values[key] = self._call(
-                f"{where}: loading artifact '{response.name}' version {response.version}",
-                response.load,
-            )
+        if key not in self._artifacts:
+            if key not in self._values:
+                self._values[key] = self._call(
+                    f"{where}: loading artifact '{response.name}' version {response.version}",
+                    response.load,
+                )
             self._artifacts[key] = LoadedArtifact(
                 id=response.id,
                 name=response.name,

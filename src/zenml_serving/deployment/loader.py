@@ -57,9 +57,17 @@ class DeploymentLoadError(RuntimeError):
 
 
 def load_served_pipeline(
-    target_id: UUID, *, source_root: Path, client: Client | None = None
+    target_id: UUID,
+    *,
+    source_root: Path,
+    client: Client | None = None,
+    loaded_artifacts: Mapping[UUID, Any] | None = None,
 ) -> ServedPipeline:
-    """Fetch the snapshot or deployment `target_id` and build everything a request needs."""
+    """Fetch the snapshot or deployment `target_id` and build everything a request needs.
+
+    `loaded_artifacts` (artifact version id -> object) are reused instead of loaded again: a
+    reload passes what the served version already holds.
+    """
     from zenml.utils import source_utils
 
     client = client if client is not None else _connect()
@@ -67,7 +75,7 @@ def load_served_pipeline(
     source_utils.set_custom_source_root(str(source_root))
     try:
         check_pipeline_features(snapshot)
-        return _build(snapshot, kind, deployment_id, client)
+        return _build(snapshot, kind, deployment_id, client, loaded_artifacts or {})
     except ArtifactLoadError as exc:
         raise DeploymentLoadError(
             f"snapshot {snapshot.id} ({snapshot.pipeline_configuration.name}): cannot load "
@@ -141,6 +149,7 @@ def _build(
     kind: Literal["snapshot", "deployment"],
     deployment_id: UUID | None,
     client: Client,
+    loaded_artifacts: Mapping[UUID, Any],
 ) -> ServedPipeline:
     from zenml.utils import source_utils
 
@@ -160,7 +169,7 @@ def _build(
     )
 
     hooks = load_hooks(snapshot.pipeline_configuration)
-    resolver = ArtifactResolver(client)
+    resolver = ArtifactResolver(client, loaded_artifacts)
     pipeline_model = snapshot.pipeline_configuration.model
     pipeline_model_version = resolver.model_version(pipeline_model)
     steps: dict[str, ServedStep] = {}

@@ -233,6 +233,15 @@ class ServedPipeline:
         """The JSON schema of the request's `parameters` object."""
         return self.parameters_model.model_json_schema()
 
+    def loaded_values(self) -> dict[UUID, Any]:
+        """Artifact version id -> the object loaded for it (a reload reuses what is unchanged)."""
+        return {
+            binding.artifact.id: binding.value
+            for step in self.steps
+            for binding in step.inputs.values()
+            if isinstance(binding, FromArtifact)
+        }
+
     def step(self, name: str) -> ServedStep:
         """The step with invocation id `name`."""
         for step in self.steps:

@@ -14,6 +14,7 @@ Reloads are serialised: a second request while one runs waits for it and then ru
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -37,7 +38,7 @@ _log = structlog.stdlib.get_logger(__name__)
 class ReloadOutcome:
     """How one reload ended."""
 
-    status: Literal["reloaded", "failed"]
+    status: Literal["reloaded", "unchanged", "failed"]
     at: float
     duration_s: float
     trigger: str
@@ -82,13 +83,15 @@ class Reloader:
     def __init__(
         self,
         versions: ServedVersions,
-        load: Callable[[], ServedPipeline],
+        load: Callable[[ServedPipeline], ServedPipeline],
         run_init: Callable[[ServedPipeline], tuple[Any, float | None]],
         *,
         on_outcome: Callable[[ReloadOutcome], None] | None = None,
     ) -> None:
         self._versions = versions
         self._load = load
+        """Loads the pipeline again; given the current one, so that artifact versions that
+        did not change are reused instead of loaded again."""
         self._run_init = run_init
         self._on_outcome = on_outcome
         self._lock = asyncio.Lock()
@@ -98,16 +101,37 @@ class Reloader:
         """Called after a successful reload an operator asked for (`trigger="admin"`): tells
         the server's other workers to follow."""
 
-    async def reload(self, trigger: str) -> ReloadOutcome:
-        """Build a new version and swap it in; on any failure keep the current one."""
+    async def reload(self, trigger: str, *, only_if_changed: bool = False) -> ReloadOutcome:
+        """Build a new version and swap it in; on any failure keep the current one.
+
+        `only_if_changed` (the interval poll): when the pipeline has no `on_init` (whose
+        result cannot be compared) and resolves to the same artifact and model versions as
+        the served one, keep the served version and answer `unchanged`.
+        """
         async with self._lock:
             started = time.perf_counter()
             current = self._versions.current
             try:
+                pipeline = await asyncio.to_thread(self._load, current.pipeline)
+                _check_same_shape(current.pipeline, pipeline)
+                if (
+                    only_if_changed
+                    and pipeline.hooks.on_init is None
+                    and _pinned(pipeline) == _pinned(current.pipeline)
+                ):
+                    _log.debug("reload_unchanged", trigger=trigger)
+                    return ReloadOutcome(
+                        "unchanged", time.time(), time.perf_counter() - started, trigger, current
+                    )
                 new = await asyncio.to_thread(
-                    build_version, self._load, self._run_init, current.number + 1
+                    build_version,
+                    lambda: pipeline,
+                    self._run_init,
+                    current.number + 1,
                 )
-                _check_same_shape(current.pipeline, new.pipeline)
+                new = dataclasses.replace(
+                    new, load_duration_s=new.load_duration_s + time.perf_counter() - started
+                )
             except Exception as exc:
                 outcome = ReloadOutcome(
                     "failed",
@@ -190,6 +214,14 @@ def _kind(binding: object) -> Any:
     if isinstance(binding, FromLiteral):
         return ("literal",)
     return (type(binding).__name__,)
+
+
+def _pinned(pipeline: ServedPipeline) -> Any:
+    """What a reload can change without a restart: the artifact and model versions."""
+    return (
+        tuple(artifact.id for artifact in pipeline.artifacts),
+        tuple(version.id for version in pipeline.model_versions),
+    )
 
 
 def _names(pipeline: ServedPipeline) -> list[str]:
