@@ -82,6 +82,7 @@ class ArtifactResolver:
                 number=response.number,
                 stage=str(response.stage) if response.stage else None,
                 response=response,
+                model_object=response.to_model_class(),
             )
         return self._models[key]
 

@@ -76,7 +76,10 @@ class LoadedModelVersion:
     number: int | None
     stage: str | None
     response: Any = field(repr=False, compare=False)
-    """The store's ModelVersionResponse, for the step context (`model_version`, `model`)."""
+    """The store's ModelVersionResponse, for the step context's `model_version`."""
+    model_object: Any = field(default=None, repr=False, compare=False)
+    """The ZenML `Model` pinned to this version, for the step context's `model` (built once:
+    building it may read the store)."""
 
     def describe(self) -> dict[str, Any]:
         """The fields /info shows."""

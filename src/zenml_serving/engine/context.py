@@ -160,7 +160,7 @@ class ServedStepContext(StepContext):
         """The step's (or pipeline's) model, as a ZenML `Model` pinned to the served version."""
         version = self._served_step.model_version
         if version is not None:
-            return version.response.to_model_class()
+            return version.model_object
         if self._served_step.model is not None:
             return self._served_step.model
         raise StepContextError(

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
+from zenml_serving.capture import mask_secrets
 from zenml_serving.deployment.model import FromArtifact, FromLiteral, FromParameter, FromStepOutput
 from zenml_serving.engine.versions import ServedVersion, ServedVersions
 
@@ -139,7 +140,10 @@ class Reloader:
                     time.perf_counter() - started,
                     trigger,
                     current,
-                    error=f"{type(exc).__name__}: {exc}" if not _is_load_error(exc) else str(exc),
+                    # The reason goes to the log and the admin's answer: mask what looks secret.
+                    error=mask_secrets(
+                        str(exc) if _is_load_error(exc) else f"{type(exc).__name__}: {exc}"
+                    ),
                 )
                 _log.error(
                     "reload_failed",
