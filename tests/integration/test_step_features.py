@@ -235,3 +235,24 @@ class TestReloadInterval:
         assert any(e["event"] == "reload_unchanged" for e in events)
         assert info["number"] == 1
         assert info["last_reload"] is None
+
+
+class TestExternalArtifact:
+    """An ExternalArtifact by ID is loaded once at startup with its materializer, named in
+    /info, and every invocation gets it."""
+
+    async def test_loaded_once_and_named(self) -> None:
+        target = "tests.pipelines.step_context:external_artifact_pipeline"
+        async with AsyncTestClient(app_for(target)) as client:
+            first = await invoke(client, key="a")
+            second = await invoke(client, key="b")
+            info = (await client.get("/info")).json()
+        assert (first["outputs"]["output"], second["outputs"]["output"]) == (1, 2)
+        (artifact,) = info["served_version"]["artifacts"]
+        snapshot = Client().get_snapshot(snapshot_of(target))
+        (external,) = snapshot.step_configurations[
+            "lookup"
+        ].config.external_input_artifacts.values()
+        assert artifact["id"] == str(external.id)
+        assert artifact["via"] == "external"
+        assert info["steps"][0]["inputs"]["table"]["from"] == "artifact"

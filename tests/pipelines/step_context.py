@@ -94,3 +94,18 @@ def greet(name: str) -> str:
 def broken_init_pipeline(name: str = "world") -> str:
     """Its on_init raises."""
     return greet(name=name)
+
+
+@step
+def lookup(table: dict[str, int], key: str) -> int:
+    """Reads a table loaded at startup."""
+    return table[key]
+
+
+@pipeline(enable_cache=False)
+def external_artifact_pipeline(key: str = "a") -> int:
+    """A step fed an ExternalArtifact (uploaded when the snapshot is made, then by ID)."""
+    from zenml import ExternalArtifact
+
+    table = ExternalArtifact(value={"a": 1, "b": 2})
+    return lookup(table=table, key=key)
