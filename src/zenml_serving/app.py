@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 
 from zenml_serving import __version__
+from zenml_serving.api.admin import reload
 from zenml_serving.api.context import AppContext
 from zenml_serving.api.errors import PROBLEM_MAP
 from zenml_serving.api.head import HeadAsGet
@@ -42,12 +44,14 @@ from zenml_serving.capture import (
     build_capture_plan,
 )
 from zenml_serving.config import ConfigError, ServingConfig
+from zenml_serving.deployment.hooks import HookFailedError
 from zenml_serving.deployment.loader import DeploymentLoadError, load_served_pipeline
 from zenml_serving.engine.engine import DirectExecutionEngine
 from zenml_serving.execution.backends import build_backend
 from zenml_serving.execution.manager import ServingExecutionManager
 from zenml_serving.loop_monitor import LoopLagMonitor
 from zenml_serving.playground import playground_handlers
+from zenml_serving.served_versions import VersionLifecycle
 from zenml_serving.shutdown import DrainSignals
 from zenml_serving.telemetry.logging import configure_logging
 from zenml_serving.telemetry.service import Telemetry
@@ -91,16 +95,16 @@ def create_app(
                 listeners=listeners,
                 telemetry=telemetry,
             )
-        except (ConfigError, DeploymentLoadError, CaptureConfigError) as exc:
+        except (ConfigError, DeploymentLoadError, CaptureConfigError, HookFailedError) as exc:
             configure_logging()
             _log.error("startup_failed", error=str(exc))
             raise SystemExit(2) from None
     # Built here, i.e. in each granian worker: tracer providers must not cross a fork.
     telemetry = telemetry if telemetry is not None else Telemetry(config)
     telemetry.configure_logging()
-    if served_pipeline is None:
-        served_pipeline = _load(config)
-        telemetry.configure_logging()  # again: importing ZenML replaced the handlers
+    lifecycle = _start_versions(config, served_pipeline, telemetry)
+    config = lifecycle.config
+    served_pipeline = lifecycle.versions.current.pipeline
 
     capture_plan = build_capture_plan(served_pipeline, CaptureDefaults.from_config(config))
     telemetry.declare_redact(capture_plan.redact)
@@ -116,7 +120,7 @@ def create_app(
 
     backend = build_backend(config, served_pipeline.snapshot_id)
     manager = ServingExecutionManager(
-        DirectExecutionEngine(served_pipeline),
+        DirectExecutionEngine(lifecycle.versions, records_runs=tracking is not None),
         jobs=backend.jobs,
         events=backend.events,
         max_concurrency=config.max_concurrency,
@@ -136,10 +140,12 @@ def create_app(
         loop_monitor=LoopLagMonitor(),
         sockets=OpenSockets(),
         streams=StreamLimits.from_config(config),
+        versions=lifecycle.versions,
+        reloader=lifecycle.reloader,
         tracking=tracking[0] if tracking is not None else None,
     )
 
-    lifespan = _lifespan(config, context, telemetry, tracking[0] if tracking else None)
+    lifespan = _lifespan(config, context, lifecycle, telemetry, tracking[0] if tracking else None)
 
     app = Litestar(
         route_handlers=[
@@ -153,6 +159,7 @@ def create_app(
             livez,
             info,
             status,
+            reload,
             *playground_handlers(),
             *([metrics] if config.metrics_enabled else []),
         ],
@@ -191,6 +198,7 @@ def create_app(
 def _lifespan(
     config: ServingConfig,
     context: AppContext,
+    lifecycle: VersionLifecycle,
     telemetry: Telemetry,
     writer: TrackingWriter | None,
 ) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
@@ -214,6 +222,7 @@ def _lifespan(
         signals.install()
         _freeze_startup_heap()
         context.loop_monitor.start()  # after the freeze: its pause is startup, not lag
+        lifecycle.start()
         context.ready = True
         _log.info(
             "service_ready",
@@ -222,12 +231,14 @@ def _lifespan(
             steps=len(served_pipeline.steps),
             max_concurrency=config.max_concurrency,
             max_queue_size=config.max_queue_size,
+            on_init_s=lifecycle.init_duration_s,
         )
         try:
             yield
         finally:
             drain()  # no-op when a signal already started it
             await manager.stop()
+            await lifecycle.stop()  # after the drain: on_cleanup
             await context.loop_monitor.stop()
             signals.remove()
             if writer is not None:
@@ -243,12 +254,32 @@ def _openapi_config(served_pipeline: ServedPipeline) -> OpenAPIConfig:
         # The document only (also at `/schema`): the HTML viewers load their scripts from
         # public CDNs, which the security headers forbid, so they never rendered.
         render_plugins=[JsonRenderPlugin()],
-        title=f"zenml-serving: {served_pipeline.name}",
-        version=__version__,
-        description=(
+        # DeploymentSettings' app title, version and description, when the pipeline has them.
+        title=served_pipeline.settings.app_title or f"zenml-serving: {served_pipeline.name}",
+        version=served_pipeline.settings.app_version or __version__,
+        description=served_pipeline.settings.app_description
+        or (
             f"Serves snapshot {served_pipeline.snapshot_id} of ZenML pipeline "
             f"'{served_pipeline.name}' in-process."
         ),
+    )
+
+
+def _start_versions(
+    config: ServingConfig, pipeline: ServedPipeline | None, telemetry: Telemetry
+) -> VersionLifecycle:
+    """Load the pipeline (unless given) and build version 1. on_init runs here, in each
+    worker, before the app exists: /health cannot answer until the pipeline state is ready,
+    and a raising hook ends startup like a bad snapshot."""
+    started = time.perf_counter()
+    if pipeline is None:
+        pipeline = _load(config)
+        telemetry.configure_logging()  # again: importing ZenML replaced the handlers
+    return VersionLifecycle(
+        config,
+        pipeline,
+        load=lambda current: _load(config, reuse=current),
+        load_duration_s=time.perf_counter() - started,
     )
 
 
@@ -287,7 +318,7 @@ def _tracking(
     return writer, TrackingListener(pipeline, writer, resolve)
 
 
-def _load(config: ServingConfig) -> ServedPipeline:
+def _load(config: ServingConfig, *, reuse: ServedPipeline | None = None) -> ServedPipeline:
     if config.deployment_id is None:
         raise ConfigError(
             "ZENML_PIPELINE_DEPLOYMENT_ID",
@@ -295,4 +326,8 @@ def _load(config: ServingConfig) -> ServedPipeline:
             "required: the ID of the snapshot to serve (`zenml-serving snapshot "
             "module:pipeline` prints one)",
         )
-    return load_served_pipeline(config.deployment_id, source_root=config.source_root)
+    return load_served_pipeline(
+        config.deployment_id,
+        source_root=config.source_root,
+        loaded_artifacts=reuse.loaded_values() if reuse is not None else None,
+    )

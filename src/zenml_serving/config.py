@@ -69,7 +69,12 @@ class ServingConfig:
     source_root: Path = field(default_factory=Path.cwd)
     """ZENML_SERVING_SOURCE_ROOT: folder from which the pipeline's step code is imported."""
     max_concurrency: int = field(default_factory=_default_concurrency)
-    """ZENML_SERVING_MAX_CONCURRENCY: executions running at once (default CPU count x 5)."""
+    """ZENML_SERVING_MAX_CONCURRENCY: executions running at once (default: the pipeline's
+    ResourceSettings.max_concurrency, else CPU count x 5)."""
+    max_concurrency_set: bool = False
+    """Whether ZENML_SERVING_MAX_CONCURRENCY was set (it then wins over the pipeline's)."""
+    reload_interval_s: float = 0.0
+    """ZENML_SERVING_RELOAD_INTERVAL: seconds between automatic reloads (0: off)."""
     max_queue_size: int = 100
     """ZENML_SERVING_MAX_QUEUE_SIZE: executions waiting for a slot before 429 is answered."""
     request_timeout_s: float = 300.0
@@ -205,6 +210,14 @@ class ServingConfig:
                 defaults.max_concurrency,
                 _int_in(1, 10_000),
                 "an integer 1..10000",
+            ),
+            max_concurrency_set=bool(env.get("ZENML_SERVING_MAX_CONCURRENCY", "").strip()),
+            reload_interval_s=_get(
+                env,
+                "ZENML_SERVING_RELOAD_INTERVAL",
+                0.0,
+                _non_negative_float,
+                "seconds >= 0 (0 turns the automatic reload off)",
             ),
             max_queue_size=_get(
                 env, "ZENML_SERVING_MAX_QUEUE_SIZE", 100, _int_in(0, 1_000_000), "0..1000000"

@@ -56,12 +56,18 @@ def mysql_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         root.close()
 
 
-def snapshot_into(store_env: dict[str, str]) -> str:
-    """`zenml-serving snapshot` the example pipeline into the store; return the snapshot ID."""
+def snapshot_into(store_env: dict[str, str], target: str = TEXT) -> str:
+    """`zenml-serving snapshot` a pipeline (the example by default) into the store; return
+    the snapshot ID."""
     result = subprocess.run(
-        [sys.executable, "-m", "zenml_serving", "snapshot", TEXT],
+        [sys.executable, "-m", "zenml_serving", "snapshot", target],
         cwd=REPO_ROOT,
-        env={**os.environ, **store_env},
+        # The snapshot command migrates the fresh database: drop the read-only switch an
+        # in-process service load of an earlier test left in this process's environment.
+        env={
+            **{k: v for k, v in os.environ.items() if k != "DISABLE_DATABASE_MIGRATION"},
+            **store_env,
+        },
         capture_output=True,
         text=True,
         timeout=280,

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from zenml_serving.capture import CapturePlan
     from zenml_serving.config import ServingConfig
     from zenml_serving.deployment.model import ServedPipeline
+    from zenml_serving.engine.reload import Reloader
+    from zenml_serving.engine.versions import ServedVersions
     from zenml_serving.execution.manager import ServingExecutionManager
     from zenml_serving.loop_monitor import LoopLagMonitor
     from zenml_serving.tracking.writer import TrackingWriter
@@ -35,10 +37,12 @@ class AppContext:
         "manager",
         "pipeline",
         "ready",
+        "reloader",
         "sockets",
         "started_at",
         "streams",
         "tracking",
+        "versions",
     )
 
     def __init__(
@@ -52,6 +56,8 @@ class AppContext:
         loop_monitor: LoopLagMonitor,
         sockets: OpenSockets,
         streams: StreamLimits,
+        versions: ServedVersions,
+        reloader: Reloader,
         tracking: TrackingWriter | None = None,
     ) -> None:
         self.config = config
@@ -66,6 +72,9 @@ class AppContext:
         """The open WebSocket sessions (draining closes them with 1001)."""
         self.streams = streams
         """Open event streams against ZENML_SERVING_MAX_STREAMS(_PER_CLIENT)."""
+        self.versions = versions
+        """The served versions (current, and retired ones still in use)."""
+        self.reloader = reloader
         self.started_at = time.time()
         self.ready = False
         """True between the end of startup and the start of draining."""

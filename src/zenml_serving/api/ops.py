@@ -21,7 +21,14 @@ from zenml_serving.api.context import AppContext
 from zenml_serving.api.responses import problem_responses
 from zenml_serving.api.schemas import Health, HealthCheck, Liveness
 from zenml_serving.api.security import EXCLUDE_FROM_AUTH
-from zenml_serving.deployment.model import FromLiteral, FromParameter, FromStepOutput, InputBinding
+from zenml_serving.deployment.model import (
+    FromArtifact,
+    FromLiteral,
+    FromParameter,
+    FromStepOutput,
+    InputBinding,
+)
+from zenml_serving.engine.context import metadata_counts
 
 __all__ = ["health", "info", "livez", "status"]
 
@@ -110,6 +117,14 @@ def _binding(binding: InputBinding) -> dict[str, Any]:
         return {"from": "parameter", "parameter": binding.name}
     if isinstance(binding, FromStepOutput):
         return {"from": "step", "step": binding.step, "output": binding.output}
+    if isinstance(binding, FromArtifact):
+        artifact = binding.artifact
+        return {
+            "from": "artifact",
+            "artifact": artifact.name,
+            "version": artifact.version,
+            "id": str(artifact.id),
+        }
     if isinstance(binding, FromLiteral):
         return {"from": "literal"}
     raise TypeError(binding)
@@ -122,8 +137,10 @@ def _binding(binding: InputBinding) -> dict[str, Any]:
     responses=problem_responses(401),
 )
 async def info(ctx: NamedDependency[AppContext]) -> dict[str, Any]:
-    """What is served: the pipeline, its steps in order, parameters, outputs, snapshot."""
-    pipeline = ctx.pipeline
+    """What is served: the pipeline, its steps in order, parameters, outputs, snapshot, and the
+    served version: the artifact and model versions loaded, on_init, when it was loaded."""
+    current = ctx.versions.current
+    pipeline = current.pipeline
     return {
         "pipeline": {
             "name": pipeline.name,
@@ -151,6 +168,11 @@ async def info(ctx: NamedDependency[AppContext]) -> dict[str, Any]:
             "project_id": str(pipeline.project_id) if pipeline.project_id else None,
             "stack_id": str(pipeline.stack_id) if pipeline.stack_id else None,
             "zenml_version": pipeline.zenml_version,
+        },
+        "served_version": {
+            **current.describe(),
+            "in_use": {str(number): count for number, count in ctx.versions.in_use().items()},
+            "last_reload": ctx.reloader.last.describe() if ctx.reloader.last else None,
         },
         "service": {"name": "zenml-serving", "version": __version__},
     }
@@ -198,6 +220,10 @@ async def status(ctx: NamedDependency[AppContext]) -> dict[str, Any]:
             },
         },
         "tracking": _tracking_status(ctx),
+        "step_metadata": {
+            "recorded": metadata_counts.recorded,
+            "not_recorded": metadata_counts.not_recorded,
+        },
         "uptime_s": round(time.time() - ctx.started_at, 3),
     }
 

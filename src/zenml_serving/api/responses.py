@@ -42,7 +42,8 @@ _STR, _INT = OpenAPIType.STRING, OpenAPIType.INTEGER
 PROBLEM_DESCRIPTIONS: Mapping[int, str] = {
     400: "Malformed request: the body is not JSON, or a parameter cannot be read",
     401: "Unauthorized: missing or wrong API key (only when an API key is configured)",
-    403: "Capture override denied (ZENML_SERVING_CAPTURE_OVERRIDE=deny)",
+    403: "Capture override denied (ZENML_SERVING_CAPTURE_OVERRIDE=deny), or admin routes "
+    "disabled (no ZENML_SERVING_AUTH_KEY)",
     404: "Unknown job (finished jobs expire after ZENML_SERVING_JOB_TTL)",
     408: "The body did not arrive within ZENML_SERVING_BODY_TIMEOUT",
     413: "Request body too large",
@@ -52,8 +53,8 @@ PROBLEM_DESCRIPTIONS: Mapping[int, str] = {
     "open streams; retry after `Retry-After` seconds",
     499: "Invocation cancelled (the client disconnected, or the service stopped it)",
     500: "A step failed (`step`, `error_type`, `attempts`) or an output is not serializable",
-    503: "Shutting down, job backend unavailable, every stream in use, or not ready: retry "
-    "(see `Retry-After`)",
+    503: "Shutting down, job backend unavailable, every stream in use, not ready, or a reload "
+    "failed (the old version keeps serving): retry (see `Retry-After`)",
     504: "Invocation timed out (ZENML_SERVING_REQUEST_TIMEOUT, queue wait included)",
 }
 

@@ -14,23 +14,28 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pydantic
 
+from zenml_serving.deployment.artifacts import ArtifactLoadError, ArtifactResolver
 from zenml_serving.deployment.features import (
     UnsupportedFeatureError,
     check_pipeline_features,
     check_step_features,
 )
 from zenml_serving.deployment.graph import execution_order
+from zenml_serving.deployment.hooks import HookFailedError, load_hooks
 from zenml_serving.deployment.model import (
+    FromArtifact,
     FromLiteral,
     FromParameter,
     FromStepOutput,
     InputBinding,
+    LoadedModelVersion,
     PipelineOutput,
     RetryPolicy,
     ServedPipeline,
     ServedStep,
 )
 from zenml_serving.deployment.parameters import build_parameters_model
+from zenml_serving.deployment.settings import read_settings
 from zenml_serving.deployment.wiring import UnservableWiringError, trace_wiring
 
 if TYPE_CHECKING:
@@ -52,9 +57,17 @@ class DeploymentLoadError(RuntimeError):
 
 
 def load_served_pipeline(
-    target_id: UUID, *, source_root: Path, client: Client | None = None
+    target_id: UUID,
+    *,
+    source_root: Path,
+    client: Client | None = None,
+    loaded_artifacts: Mapping[UUID, Any] | None = None,
 ) -> ServedPipeline:
-    """Fetch the snapshot or deployment `target_id` and build everything a request needs."""
+    """Fetch the snapshot or deployment `target_id` and build everything a request needs.
+
+    `loaded_artifacts` (artifact version id -> object) are reused instead of loaded again: a
+    reload passes what the served version already holds.
+    """
     from zenml.utils import source_utils
 
     client = client if client is not None else _connect()
@@ -62,7 +75,14 @@ def load_served_pipeline(
     source_utils.set_custom_source_root(str(source_root))
     try:
         check_pipeline_features(snapshot)
-        return _build(snapshot, kind, deployment_id, client)
+        return _build(snapshot, kind, deployment_id, client, loaded_artifacts or {})
+    except ArtifactLoadError as exc:
+        raise DeploymentLoadError(
+            f"snapshot {snapshot.id} ({snapshot.pipeline_configuration.name}): cannot load "
+            f"what the pipeline body asks for: {exc}"
+        ) from exc
+    except HookFailedError as exc:
+        raise DeploymentLoadError(f"snapshot {snapshot.id}: {exc}") from exc
     except (UnsupportedFeatureError, UnservableWiringError) as exc:
         raise DeploymentLoadError(
             f"snapshot {snapshot.id} ({snapshot.pipeline_configuration.name}) cannot be "
@@ -129,6 +149,7 @@ def _build(
     kind: Literal["snapshot", "deployment"],
     deployment_id: UUID | None,
     client: Client,
+    loaded_artifacts: Mapping[UUID, Any],
 ) -> ServedPipeline:
     from zenml.utils import source_utils
 
@@ -147,10 +168,27 @@ def _build(
         {name: step.config.parameters for name, step in snapshot.step_configurations.items()},
     )
 
+    hooks = load_hooks(snapshot.pipeline_configuration)
+    resolver = ArtifactResolver(client, loaded_artifacts)
+    pipeline_model = snapshot.pipeline_configuration.model
+    pipeline_model_version = resolver.model_version(pipeline_model)
     steps: dict[str, ServedStep] = {}
     for name, step in snapshot.step_configurations.items():
+        step_model = step.config.model or pipeline_model
+        model_version = (
+            resolver.model_version(step.config.model)
+            if step.config.model is not None
+            else pipeline_model_version
+        )
+        loaded = resolver.step_bindings(name, step, model_version)
         steps[name] = _build_step(
-            name, step, wiring.parameter_args.get(name, {}), annotations, client
+            name,
+            step,
+            wiring.parameter_args.get(name, {}),
+            annotations,
+            loaded,
+            model=step_model,
+            model_version=model_version,
         )
     order = execution_order({name: s.upstream for name, s in steps.items()})
 
@@ -168,6 +206,10 @@ def _build(
         pipeline_id=snapshot.pipeline.id if snapshot.pipeline else None,
         capture=dict(snapshot.pipeline_configuration.extra.get(CAPTURE_KEY) or {}),
         zenml_version=snapshot.client_version or "",
+        hooks=hooks,
+        settings=read_settings(snapshot.pipeline_configuration),
+        artifacts=resolver.artifacts,
+        model_versions=resolver.model_versions,
     )
 
 
@@ -176,21 +218,19 @@ def _build_step(
     step: Step,
     wired: Mapping[str, str],
     parameter_annotations: Mapping[str, Any],
-    client: Client,
+    loaded: Mapping[str, FromArtifact | FromLiteral],
+    *,
+    model: Any,
+    model_version: LoadedModelVersion | None,
 ) -> ServedStep:
     from zenml.utils import source_utils
 
     assert step.spec.source is not None
     step_object = source_utils.load(step.spec.source)
     function: Callable[..., Any] = step_object.entrypoint
-    check_step_features(name, step, function)
+    check_step_features(name, step)
     definition = step_object.entrypoint_definition
     input_annotations = {arg: p.annotation for arg, p in definition.inputs.items()}
-    external = {
-        arg: client.get_artifact_version(config.id).load()
-        for arg, config in step.config.external_input_artifacts.items()
-        if config.id is not None
-    }
 
     bindings: dict[str, InputBinding] = {}
     for arg in inspect.signature(function).parameters:
@@ -199,6 +239,8 @@ def _build_step(
             source = step.spec.inputs[arg]
             assert not isinstance(source, list)  # refused by check_step_features
             bindings[arg] = FromStepOutput(step=source.step_name, output=source.output_name)
+        elif arg in loaded:
+            bindings[arg] = loaded[arg]
         elif arg in wired:
             parameter = wired[arg]
             coerce = None
@@ -209,8 +251,6 @@ def _build_step(
             bindings[arg] = FromLiteral(
                 _validated(name, arg, annotation, step.config.parameters[arg])
             )
-        elif arg in external:
-            bindings[arg] = FromLiteral(external[arg])
         else:
             raise DeploymentLoadError(
                 f"step '{name}' argument '{arg}' has no value in the snapshot (not a parameter, "
@@ -240,6 +280,13 @@ def _build_step(
             name: tuple(output.materializer_source) for name, output in step.config.outputs.items()
         },
         source=step.spec.source.import_path,
+        model_version=model_version,
+        model=model,
+        artifact_inputs={
+            arg: (binding.artifact.response,)
+            for arg, binding in bindings.items()
+            if isinstance(binding, FromArtifact)
+        },
     )
 
 

@@ -18,14 +18,19 @@ if TYPE_CHECKING:
     import pydantic
 
 __all__ = [
+    "FromArtifact",
     "FromLiteral",
     "FromParameter",
     "FromStepOutput",
     "InputBinding",
+    "LoadedArtifact",
+    "LoadedModelVersion",
+    "PipelineHooks",
     "PipelineOutput",
     "RetryPolicy",
     "ServedPipeline",
     "ServedStep",
+    "ServingSettings",
 ]
 
 _IMMUTABLE = (str, int, float, bool, bytes, type(None), complex, frozenset)
@@ -61,7 +66,96 @@ class FromStepOutput:
     output: str
 
 
-InputBinding = FromParameter | FromLiteral | FromStepOutput
+@dataclass(frozen=True, slots=True)
+class LoadedModelVersion:
+    """A ZenML model version resolved once at startup (the pipeline's or a step's `model`)."""
+
+    id: UUID
+    model: str
+    version: str
+    number: int | None
+    stage: str | None
+    response: Any = field(repr=False, compare=False)
+    """The store's ModelVersionResponse, for the step context's `model_version`."""
+    model_object: Any = field(default=None, repr=False, compare=False)
+    """The ZenML `Model` pinned to this version, for the step context's `model` (built once:
+    building it may read the store)."""
+
+    def describe(self) -> dict[str, Any]:
+        """The fields /info shows."""
+        return {
+            "id": str(self.id),
+            "model": self.model,
+            "version": self.version,
+            "number": self.number,
+            "stage": self.stage,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedArtifact:
+    """An artifact version resolved and loaded (with its own materializer) once at startup."""
+
+    id: UUID
+    name: str
+    version: str
+    via: Literal["client", "model", "external"]
+    """How the pipeline body asked for it: `Client().get_artifact_version`, a model's
+    `get_artifact`, or `ExternalArtifact`."""
+    consumers: tuple[str, ...]
+    """`step.argument` pairs that receive it."""
+    model_version: LoadedModelVersion | None = None
+    response: Any = field(default=None, repr=False, compare=False)
+    """The store's ArtifactVersionResponse, for the step context's `inputs`."""
+
+    def describe(self) -> dict[str, Any]:
+        """The fields /info shows."""
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "version": self.version,
+            "via": self.via,
+            "consumers": list(self.consumers),
+            "model_version": self.model_version.describe() if self.model_version else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FromArtifact:
+    """The step argument receives an artifact loaded at startup: shared, never copied (a model
+    can be large), so, like an upstream output, a step must not mutate it."""
+
+    value: Any
+    artifact: LoadedArtifact
+
+
+InputBinding = FromParameter | FromLiteral | FromStepOutput | FromArtifact
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineHooks:
+    """The pipeline's `on_init` (with its validated kwargs) and `on_cleanup`, imported."""
+
+    on_init: Callable[..., Any] | None = None
+    init_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    on_cleanup: Callable[..., Any] | None = None
+    init_source: str = ""
+    cleanup_source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServingSettings:
+    """What the snapshot's ZenML settings ask of an in-process service."""
+
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """The pipeline's `environment`, applied to the process before `on_init`."""
+    max_concurrency: int | None = None
+    """`ResourceSettings.max_concurrency`: the default of ZENML_SERVING_MAX_CONCURRENCY."""
+    app_title: str | None = None
+    app_description: str | None = None
+    app_version: str | None = None
+    ignored: tuple[str, ...] = ()
+    """DeploymentSettings fields that only mean something to ZenML's FastAPI server."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +188,12 @@ class ServedStep:
     """Materializer sources per output, from the snapshot (used only to persist artifacts)."""
     source: str = ""
     """Import path of the step function, for /info and error messages."""
+    model_version: LoadedModelVersion | None = None
+    """The step's (or else the pipeline's) model version, when it names one."""
+    model: Any = None
+    """The step's (or else the pipeline's) ZenML `Model` configuration, if any."""
+    artifact_inputs: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    """Argument -> the loaded artifact version responses it receives (the context's `inputs`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +225,25 @@ class ServedPipeline:
     capture: Mapping[str, Any] = field(default_factory=dict)
     """The pipeline's `extra["serving_capture"]` declaration, unvalidated."""
     zenml_version: str = ""
-    init_hook_result: Any = None
+    hooks: PipelineHooks = field(default_factory=PipelineHooks)
+    settings: ServingSettings = field(default_factory=ServingSettings)
+    artifacts: tuple[LoadedArtifact, ...] = ()
+    """Every artifact version loaded at startup, in step order."""
+    model_versions: tuple[LoadedModelVersion, ...] = ()
+    """Every model version resolved at startup (the pipeline's first)."""
 
     def parameter_schema(self) -> dict[str, Any]:
         """The JSON schema of the request's `parameters` object."""
         return self.parameters_model.model_json_schema()
+
+    def loaded_values(self) -> dict[UUID, Any]:
+        """Artifact version id -> the object loaded for it (a reload reuses what is unchanged)."""
+        return {
+            binding.artifact.id: binding.value
+            for step in self.steps
+            for binding in step.inputs.values()
+            if isinstance(binding, FromArtifact)
+        }
 
     def step(self, name: str) -> ServedStep:
         """The step with invocation id `name`."""

@@ -2,27 +2,38 @@
 
 The engine is synchronous and knows nothing of HTTP or asyncio: the execution manager calls
 `run` on a worker thread. Each step gets its inputs from the request's parameters, literals
-fixed in the snapshot, or upstream outputs held in a dict that lives only for this call, so
-concurrent invocations share nothing mutable.
+fixed in the snapshot, artifacts loaded at startup, or upstream outputs held in a dict that
+lives only for this call, so concurrent invocations share nothing mutable. An invocation leases
+the served version current when it starts (engine/versions.py) and runs every step on it, each
+inside its own ZenML step context (engine/context.py).
 """
 
 from __future__ import annotations
 
 import inspect
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from zenml_serving.deployment.model import FromLiteral, FromParameter, FromStepOutput
+from zenml_serving.deployment.model import (
+    FromArtifact,
+    FromLiteral,
+    FromParameter,
+    FromStepOutput,
+    ServedPipeline,
+)
 from zenml_serving.engine.cancellation import CancellationToken
+from zenml_serving.engine.context import ServedRun, ServedStepContext
 from zenml_serving.engine.observer import ExecutionObserver, StepOutcome
+from zenml_serving.engine.versions import ServedVersion, ServedVersions
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from zenml_serving.deployment.model import ServedPipeline, ServedStep
+    from zenml_serving.deployment.model import ServedStep
 
 __all__ = ["DirectExecutionEngine", "InvocationResult", "StepFailedError"]
 
@@ -71,10 +82,23 @@ class _NullObserver:
 
 
 class DirectExecutionEngine:
-    """Runs the steps of one ServedPipeline in order, passing outputs in memory."""
+    """Runs the steps of the current served version in order, passing outputs in memory."""
 
-    def __init__(self, pipeline: ServedPipeline) -> None:
-        self.pipeline = pipeline
+    def __init__(
+        self, pipeline: ServedPipeline | ServedVersions, *, records_runs: bool = False
+    ) -> None:
+        self.records_runs = records_runs
+        """Whether this service records ZenML runs at all (ZENML_SERVING_CREATE_RUNS)."""
+        self.versions = (
+            pipeline
+            if isinstance(pipeline, ServedVersions)
+            else ServedVersions(ServedVersion(pipeline))
+        )
+
+    @property
+    def pipeline(self) -> ServedPipeline:
+        """The pipeline of the current version (every version has the same steps)."""
+        return self.versions.current.pipeline
 
     def run(
         self,
@@ -83,6 +107,8 @@ class DirectExecutionEngine:
         token: CancellationToken | None = None,
         observer: ExecutionObserver | None = None,
         records: list[StepRecord] | None = None,
+        invocation_id: str | None = None,
+        recorded: bool = False,
     ) -> InvocationResult:
         """Run every step; return the pipeline outputs.
 
@@ -90,20 +116,31 @@ class DirectExecutionEngine:
         naming the failing step, or InvocationCancelledError / InvocationTimeoutError when the
         token stops the invocation between steps. `records` (if given) is filled as steps
         finish, so a caller still sees the progress of an invocation that raised.
+        `invocation_id` and `recorded` (whether a ZenML run is recorded for it) are what the
+        step context tells a step about its run.
         """
         token = token or CancellationToken()
         observer = observer or _NullObserver()
         records = records if records is not None else []
         started = time.perf_counter()
         values: dict[tuple[str, str], Any] = {}
-        for step in self.pipeline.steps:
-            token.raise_if_stopped(step.name)
-            inputs = self._inputs(step, parameters, values)
-            outputs, record = self._run_step(step, inputs, token, observer)
-            records.append(record)
-            for name, value in outputs.items():
-                values[step.name, name] = value
-        result = {o.name: values[o.step, o.output] for o in self.pipeline.outputs}
+        version = self.versions.lease()
+        try:
+            pipeline = version.pipeline
+            run = _served_run(pipeline, invocation_id, recorded=recorded and self.records_runs)
+            for step in pipeline.steps:
+                token.raise_if_stopped(step.name)
+                inputs = self._inputs(step, parameters, values)
+                context = ServedStepContext(
+                    run=run, step=step, pipeline=pipeline, state=version.state
+                )
+                outputs, record = self._run_step(step, inputs, token, observer, context)
+                records.append(record)
+                for name, value in outputs.items():
+                    values[step.name, name] = value
+            result = {o.name: values[o.step, o.output] for o in pipeline.outputs}
+        finally:
+            self.versions.release(version)
         return InvocationResult(
             outputs=result, steps=records, duration_s=time.perf_counter() - started
         )
@@ -119,6 +156,8 @@ class DirectExecutionEngine:
             elif isinstance(binding, FromParameter):
                 value = parameters[binding.name]
                 inputs[arg] = binding.coerce(value) if binding.coerce else value
+            elif isinstance(binding, FromArtifact):
+                inputs[arg] = binding.value
             elif isinstance(binding, FromLiteral):
                 inputs[arg] = binding.fresh()
         return inputs
@@ -129,6 +168,19 @@ class DirectExecutionEngine:
         inputs: dict[str, Any],
         token: CancellationToken,
         observer: ExecutionObserver,
+        context: ServedStepContext,
+    ) -> tuple[dict[str, Any], StepRecord]:
+        # The context covers the step, its retries and its hooks (ZenML's hooks read it too).
+        with context:
+            return self._attempt_step(step, inputs, token, observer, context)
+
+    def _attempt_step(
+        self,
+        step: ServedStep,
+        inputs: dict[str, Any],
+        token: CancellationToken,
+        observer: ExecutionObserver,
+        context: ServedStepContext,
     ) -> tuple[dict[str, Any], StepRecord]:
         observer.step_started(step, inputs)
         started = time.perf_counter()
@@ -151,13 +203,45 @@ class DirectExecutionEngine:
                     if not token.cancelled:
                         continue
                 duration = time.perf_counter() - started
-                observer.step_finished(step, StepOutcome("failed", duration, attempts, error=exc))
+                observer.step_finished(
+                    step,
+                    StepOutcome(
+                        "failed",
+                        duration,
+                        attempts,
+                        error=exc,
+                        metadata=context.logged_metadata or None,
+                    ),
+                )
                 _call_hook(step, step.on_failure, exc)
                 raise StepFailedError(step.name, exc, attempts, duration) from exc
         duration = time.perf_counter() - started
-        observer.step_finished(step, StepOutcome("completed", duration, attempts, outputs=outputs))
+        observer.step_finished(
+            step,
+            StepOutcome(
+                "completed",
+                duration,
+                attempts,
+                outputs=outputs,
+                metadata=context.logged_metadata or None,
+            ),
+        )
         _call_hook(step, step.on_success, None)
         return outputs, StepRecord(step.name, "completed", duration, attempts)
+
+
+def _served_run(
+    pipeline: ServedPipeline, invocation_id: str | None, *, recorded: bool
+) -> ServedRun:
+    run_id = uuid.UUID(invocation_id) if invocation_id else uuid.uuid4()
+    return ServedRun(
+        id=run_id,
+        name=f"{pipeline.name}-serving-{run_id}",
+        pipeline_name=pipeline.name,
+        snapshot_id=pipeline.snapshot_id,
+        recorded=recorded,
+        model_version=pipeline.model_versions[0].response if pipeline.model_versions else None,
+    )
 
 
 class StepOutputError(TypeError):

@@ -32,6 +32,8 @@ class StepOutcome:
     attempts: int
     outputs: Mapping[str, Any] | None = None
     error: BaseException | None = None
+    metadata: Mapping[str, Any] | None = None
+    """What the step logged with `log_metadata()` (recorded with its step run, if any)."""
 
 
 class ExecutionObserver(Protocol):

@@ -483,7 +483,12 @@ class ServingExecutionManager:
         outcome: InvocationOutcome | None = None
         try:
             result = self.engine.run(
-                invocation.parameters, token=token, observer=composite, records=records
+                invocation.parameters,
+                token=token,
+                observer=composite,
+                records=records,
+                invocation_id=invocation.id,
+                recorded=invocation.capture is not None and invocation.capture.record_run,
             )
             result = InvocationResult(
                 outputs=to_json_builtins(result.outputs),

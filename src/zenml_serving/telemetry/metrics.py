@@ -55,6 +55,8 @@ __all__ = [
     "QUEUE_WAIT",
     "REGISTRY",
     "REJECTIONS",
+    "RELOADS",
+    "SERVED_VERSION",
     "STEP_DURATION",
     "STEP_FAILURES",
     "TRACKING_DROPPED",
@@ -234,6 +236,23 @@ BUILD_INFO = Gauge(
     multiprocess_mode="livemax",
 )
 
+# -- served versions (reload) -------------------------------------------------------------------
+
+RELOADS = Counter(
+    "zenml_serving_reloads",
+    "Reloads of the served artifacts, model versions and pipeline state, by outcome "
+    "(reloaded, failed: the old version keeps serving).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+SERVED_VERSION = Gauge(
+    "zenml_serving_served_version_loaded_timestamp_seconds",
+    "Unix time the served version (1 at startup, +1 per reload) was loaded; 0 once replaced.",
+    ["version"],
+    registry=REGISTRY,
+    multiprocess_mode="livemax",
+)
+
 ALL_METRICS: Final[tuple[MetricWrapperBase, ...]] = (
     HTTP_REQUESTS,
     HTTP_REQUEST_DURATION,
@@ -253,6 +272,8 @@ ALL_METRICS: Final[tuple[MetricWrapperBase, ...]] = (
     TRACKING_QUEUE_DEPTH,
     TRACKING_DROPPED,
     BUILD_INFO,
+    RELOADS,
+    SERVED_VERSION,
 )
 
 
@@ -269,6 +290,8 @@ def _initialise_children() -> None:
         JOBS.labels(state=state)
     for reason in TRACKING_DROP_REASONS:
         TRACKING_DROPPED.labels(reason=reason)
+    for outcome in ("reloaded", "failed"):
+        RELOADS.labels(outcome=outcome)
 
 
 _initialise_children()

@@ -13,7 +13,11 @@ import datetime as dt
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from zenml_serving.capture import describe_value, mask_secrets
+from zenml_serving.capture import (
+    describe_value,
+    mask_secrets,
+    redact,
+)
 from zenml_serving.capture.redaction import type_name
 from zenml_serving.deployment.model import FromStepOutput
 from zenml_serving.tracking.records import ArtifactToSave, ExceptionRecord, RunRecord, StepRunRecord
@@ -99,6 +103,9 @@ def _step_record(captured: CapturedInvocation, step: CapturedStep) -> StepRunRec
             finished_at=_utc(finished),
         )
     metadata: dict[str, Any] = {
+        # What the step logged with log_metadata(), redacted like every other value; the
+        # service's own keys below win over a logged key of the same name.
+        **redact(dict(step.metadata), decisions.redact),
         "duration_ms": round((finished - step.started_at) * 1000, 3),
         "attempts": step.attempts,
     }

@@ -33,6 +33,8 @@ class CapturedStep:
     inputs: Mapping[str, Any] = field(default_factory=dict)
     outputs: Mapping[str, Any] = field(default_factory=dict)
     error: BaseException | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    """What the step logged with `log_metadata()`."""
 
 
 @dataclass

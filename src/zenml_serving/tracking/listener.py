@@ -51,6 +51,8 @@ class _StepCollector:
         if outcome.outputs is not None and self._captured.capture.step(step.name).recorded:
             record.outputs = outcome.outputs
         record.error = outcome.error
+        if outcome.metadata:
+            record.metadata = dict(outcome.metadata)
 
 
 class TrackingListener:
