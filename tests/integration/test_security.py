@@ -269,8 +269,10 @@ class TestProbes:
         assert live.json()["status"] == "ok"
 
     async def test_a_step_holding_the_gil_fails_both_probes(self) -> None:
-        """A step in C code that never releases the GIL (~1 s here) starves the event loop:
-        the probes say so (lag is kept for a few seconds, so the answer outlives the stall)."""
+        """A step in C code that never releases the GIL (~1.5 s here) starves the event loop:
+        the probes say so (lag is kept for a few seconds, so the answer outlives the stall).
+        The stall must outlast the sampler's 0.25 s sleep plus the 0.2 s threshold whatever
+        the phase it starts in (with ~0.4 s, size 24, it measured 0.14-0.27 s)."""
         app = create_app(
             ServingConfig(health_max_loop_lag_s=0.2),
             served_pipeline=served("tests.pipelines.faults:fault_pipeline"),
@@ -278,7 +280,7 @@ class TestProbes:
         async with AsyncTestClient(app) as client:
             assert (await client.get("/livez")).status_code == 200
             response = await client.post(
-                "/invoke", json={"parameters": {"fault": "hold_gil", "size": 24}}
+                "/invoke", json={"parameters": {"fault": "hold_gil", "size": 26}}
             )
             assert response.status_code == 200
             live = await client.get("/livez")
