@@ -11,9 +11,11 @@ mode so readers never wait for the writer. It keeps the contract of the other ba
 Why SQLite from the standard library: it is the one well-kept embedded store that gives
 several processes transactions on one file (a whole `put` with its bound checks, or a dead
 owner's settlement, is one `BEGIN IMMEDIATE`), indexes for the newest-first listing, and no
-dependency. Calls run on the event loop: they are short local transactions (tens of
-microseconds; the bench's async submit -> result latency is in BENCHMARKS.md), and a
-`busy_timeout` covers the moment another worker holds the write lock. A locked or broken
+dependency. Calls run on the event loop: they are short local transactions (about 90 us a
+call on average here, so the 16 calls of a short job take ~1.4 ms of its worker's loop; a
+thread hop per call would cost about as much again; the async submit -> result latency
+beside memory and Redis is in BENCHMARKS.md), and a `busy_timeout` covers the moment another
+worker holds the write lock. A locked or broken
 database raises BackendUnavailableError (503), as an unreachable Redis does.
 
 Tables: `jobs` (the record as JSON without its outputs, the outputs apart so that listing
@@ -27,11 +29,14 @@ reads `PRAGMA data_version` (a counter SQLite keeps in the WAL index in shared m
 table read) and, when another process committed, the new rows of `signals`; it runs only
 while this process has a subscriber waiting or an unfinished job of its own (which may be
 cancelled from elsewhere), and sleeps 1 ms after a change, doubling to 20 ms while nothing
-changes. Idle with a stream open that is 50 cheap reads a second: about 0.2 % of one core
-(measured in BENCHMARKS.md); with nothing to wait for, no reads at all. A notification
-mechanism (a Unix socket per worker) would wake peers sooner than 20 ms but needs peer
-discovery and dead-peer cleanup; the poll is simpler and its worst case stays well under a
-heartbeat. Local appends wake local subscribers at once.
+changes. The read costs ~4 us; the wake-up of the event loop around it ~100-150 us of CPU on
+the machines here, so a worker with something to wait for spends about 0.5 % of one core on
+it, and one with nothing to wait for nothing (`bench/idle_poll.py`, BENCHMARKS.md: two workers
+with ten jobs running and ten streams open, 1.05 % of one core against Redis's 0.20 %; no job,
+0.05 %). A notification mechanism (a Unix socket per worker) would wake peers sooner than
+20 ms and cost nothing idle, but needs peer discovery and dead-peer cleanup; the poll is
+simpler and its worst case stays well under a heartbeat. Local appends wake local
+subscribers at once.
 
 Dead owners: every process holds an exclusive `flock` on `owners/<owner>.lock` for its life;
 the kernel drops it when the process dies, however it dies. A reader that finds an
