@@ -15,8 +15,12 @@ dependency. Calls run on the event loop: they are short local transactions (abou
 call on average here, so the 16 calls of a short job take ~1.4 ms of its worker's loop; a
 thread hop per call would cost about as much again; the async submit -> result latency
 beside memory and Redis is in BENCHMARKS.md), and a `busy_timeout` covers the moment another
-worker holds the write lock. A locked or broken
-database raises BackendUnavailableError (503), as an unreachable Redis does.
+worker holds the write lock. A locked or broken database raises BackendUnavailableError
+(503), as an unreachable Redis does. The known limit of that choice: a step that holds the
+GIL for seconds (C code that never releases it) while its worker's loop is inside a
+transaction keeps the write lock that long, so the other workers' writes wait up to the busy
+timeout (2 s, the default loop-lag limit of /health) on their loops and then answer 503; such
+a step already stalls its own worker (see the README's faults table).
 
 Tables: `jobs` (the record as JSON without its outputs, the outputs apart so that listing
 never reads them, status and times as indexed columns, and the JSON bytes of the record and
@@ -79,7 +83,8 @@ _POLL_MAX_S = 0.02
 _SIGNAL_KEEP_S = 60.0
 """Signals older than this are pruned by `evict` (a subscriber that missed one rereads on its
 heartbeat timeout anyway)."""
-_BUSY_TIMEOUT_MS = 5000
+_BUSY_TIMEOUT_MS = 2000
+"""How long a write waits for another worker's transaction (blocking this worker's loop)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
