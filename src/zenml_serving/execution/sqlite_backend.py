@@ -80,9 +80,10 @@ _log = structlog.stdlib.get_logger(__name__)
 _READ_BATCH = 256
 _POLL_MIN_S = 0.001
 _POLL_MAX_S = 0.02
-_SIGNAL_KEEP_S = 60.0
-"""Signals older than this are pruned by `evict` (a subscriber that missed one rereads on its
-heartbeat timeout anyway)."""
+_SIGNAL_KEEP_S = 10.0
+"""Signals older than this are pruned by `evict` (every 30 s): pollers read them within 20 ms,
+and a subscriber that missed one rereads on its heartbeat timeout anyway. Keeps the feed small
+under load (a job writes about two signals per event)."""
 _BUSY_TIMEOUT_MS = 2000
 """How long a write waits for another worker's transaction (blocking this worker's loop)."""
 
