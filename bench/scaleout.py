@@ -3,10 +3,13 @@
 
 1. sync throughput of the example pipeline with 1 vs 2 granian workers
    (wrk -t1 -c32 -d10s after a 2 s warm-up, server and wrk unpinned: 2 workers need both cores);
-2. async submit -> result latency with the in-memory vs the Redis job backend
-   (one client: POST /invoke?mode=async, then GET /stream/{id} until job.completed; 300 jobs).
+2. async submit -> result latency with the in-memory, the SQLite and the Redis job backends
+   (one client: POST /invoke?mode=async, then GET /stream/{id} until job.completed; 300 jobs,
+   each on a fresh connection so that with 2 workers the stream often reaches the worker
+   that did not run the job: the cross-process notification path).
 
     .venv/bin/python bench/scaleout.py                   # needs wrk, Redis on 127.0.0.1:6379
+    BENCH_ONLY=latency .venv/bin/python bench/scaleout.py   # part 2 only
 
 It snapshots the example pipeline into a throw-away local ZenML store.
 """
@@ -127,7 +130,10 @@ def wrk(url: str, seconds: int, script: Path) -> dict[str, float]:
 
 def async_latency(url: str, jobs: int) -> list[float]:
     samples = []
-    with httpx.Client(base_url=url, timeout=30) as client:
+    # No keep-alive: a new connection per request, so that with several workers either one
+    # may take it (one client object: creating one per request costs tens of ms itself).
+    no_reuse = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(base_url=url, timeout=30, limits=no_reuse) as client:
         for index in range(jobs + 20):
             started = time.perf_counter()
             job = client.post("/invoke?mode=async", json=BODY).json()
@@ -145,7 +151,8 @@ def spread(values: list[float]) -> str:
 
 
 def main() -> None:
-    if shutil.which("wrk") is None:
+    only = os.environ.get("BENCH_ONLY", "")  # "throughput" or "latency" runs one part
+    if shutil.which("wrk") is None and only != "latency":
         raise SystemExit("wrk is needed (apt-get install wrk)")
     store = Path(tempfile.mkdtemp(prefix="bench-zenml-"))
     env = {
@@ -164,7 +171,6 @@ def main() -> None:
         f"wrk.body = {json.dumps(json.dumps(BODY))}\n"
     )
 
-    only = os.environ.get("BENCH_ONLY", "")  # "throughput" or "latency" runs one part
     throughput: dict[int, list[dict[str, float]]] = {1: [], 2: []}
     for rep in range(REPS if only != "latency" else 0):
         for workers in (1, 2):
@@ -178,19 +184,28 @@ def main() -> None:
             throughput[workers].append(result)
             print(f"rep {rep} workers={workers} idle={idle:.0f}% steal={steal:.1f}% {result}")
 
-    latency: dict[str, list[list[float]]] = {"memory": [], "redis": []}
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    redis = {"ZENML_SERVING_REDIS_URL": REDIS_URL, "ZENML_SERVING_REDIS_PREFIX": prefix}
+    runtime = {"ZENML_SERVING_RUNTIME_DIR": str(store / "runtime")}
+    backends: dict[str, dict[str, str]] = {
+        "memory, 1 worker": {},
+        "sqlite, 1 worker": {"ZENML_SERVING_JOB_BACKEND": "sqlite", **runtime},
+        "sqlite, 2 workers": {"ZENML_SERVING_WORKERS": "2", **runtime},
+        "redis, 1 worker": redis,
+        "redis, 2 workers": {"ZENML_SERVING_WORKERS": "2", **redis},
+    }
+    latency: dict[str, list[list[float]]] = {backend: [] for backend in backends}
     for rep in range(REPS if only != "throughput" else 0):
-        for backend in ("memory", "redis"):
-            extra = {"ZENML_SERVING_REDIS_URL": REDIS_URL, "ZENML_SERVING_REDIS_PREFIX": prefix}
-            service = Service(env, **(extra if backend == "redis" else {}))
+        for backend, extra in backends.items():
+            quiet()
+            service = Service(env, **extra)
             try:
                 samples = async_latency(service.url, JOBS)
             finally:
                 service.stop()
             latency[backend].append(samples)
             print(
-                f"rep {rep} backend={backend} p50={statistics.median(samples):.2f} ms "
+                f"rep {rep} backend={backend!r} p50={statistics.median(samples):.2f} ms "
                 f"p99={statistics.quantiles(samples, n=100)[98]:.2f} ms"
             )
     subprocess.run(
@@ -199,8 +214,9 @@ def main() -> None:
         capture_output=True,
     )
 
-    print("\n| granian workers | sync req/s | p50 ms | p99 ms | errors |")
-    print("| --- | --- | --- | --- | --- |")
+    if any(throughput.values()):
+        print("\n| granian workers | sync req/s | p50 ms | p99 ms | errors |")
+        print("| --- | --- | --- | --- | --- |")
     for workers, runs in throughput.items():
         if not runs:
             continue

@@ -129,6 +129,7 @@ def create_app(
         shutdown_grace_s=config.shutdown_grace_s,
         listeners=listeners,
         on_outcome=telemetry.count_outcome,
+        max_job_bytes=config.max_job_bytes,
     )
     invoke_request_model = build_invoke_request_model(served_pipeline.parameters_model)
     context = AppContext(

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["CAPTURE_MODES", "ConfigError", "ServingConfig", "redact_url"]
+__all__ = ["CAPTURE_MODES", "JOB_BACKENDS", "ConfigError", "ServingConfig", "redact_url"]
 
 CAPTURE_MODES = ("full", "sampled", "errors_only", "metadata", "none")
 _LOG_FORMATS = ("auto", "json", "console")
@@ -32,6 +32,7 @@ _SAMPLERS = (
     "parentbased_always_off",
     "parentbased_traceidratio",
 )
+JOB_BACKENDS = ("auto", "memory", "sqlite", "redis")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -85,8 +86,20 @@ class ServingConfig:
     """ZENML_SERVING_JOB_TTL: seconds a finished async job and its events are kept."""
     max_jobs: int = 10_000
     """ZENML_SERVING_MAX_JOBS: job records kept at most; the oldest finished ones go first."""
+    max_job_bytes: int = 128 * 1024 * 1024
+    """ZENML_SERVING_MAX_JOB_BYTES: bytes (as JSON) of the job records and events kept at most;
+    the oldest finished ones go first, a new async job is refused (429) when only unfinished
+    ones are left, and a job whose outputs alone exceed it ends `failed` (OutputsTooLarge)."""
     max_events_per_job: int = 1_000
     """ZENML_SERVING_MAX_EVENTS_PER_JOB: stream events kept per job for replay."""
+    job_backend: str = "auto"
+    """ZENML_SERVING_JOB_BACKEND: where async jobs live. `auto`: Redis when
+    ZENML_SERVING_REDIS_URL is set, else SQLite in ZENML_SERVING_RUNTIME_DIR when
+    ZENML_SERVING_WORKERS > 1, else memory. `memory` with several workers keeps jobs per
+    worker (a poll that reaches another worker answers 404): only when asked for explicitly."""
+    runtime_dir: Path | None = None
+    """ZENML_SERVING_RUNTIME_DIR: local folder of the SQLite job store shared by the workers
+    of one host (default: `zenml-serving-<uid>` in the temporary folder, private to the user)."""
     redis_url: str | None = None
     """ZENML_SERVING_REDIS_URL: keep jobs and events in Redis (redis://, rediss://, unix://) so
     that every worker and replica answers for every job; unset: in memory, this process only."""
@@ -233,6 +246,21 @@ class ServingConfig:
             max_events_per_job=_get(
                 env, "ZENML_SERVING_MAX_EVENTS_PER_JOB", 1_000, _int_in(10, 1_000_000), ">= 10"
             ),
+            max_job_bytes=_get(
+                env,
+                "ZENML_SERVING_MAX_JOB_BYTES",
+                defaults.max_job_bytes,
+                _int_in(1 << 16, 1 << 40),
+                "bytes, 65536..1099511627776",
+            ),
+            job_backend=_get(
+                env,
+                "ZENML_SERVING_JOB_BACKEND",
+                "auto",
+                _choice(JOB_BACKENDS, lower=True),
+                " | ".join(JOB_BACKENDS),
+            ),
+            runtime_dir=_get(env, "ZENML_SERVING_RUNTIME_DIR", None, _path, "a folder path"),
             redis_url=_get(
                 env,
                 "ZENML_SERVING_REDIS_URL",
@@ -391,6 +419,12 @@ class ServingConfig:
                 env, "ZENML_SERVING_HEALTH_MAX_LOOP_LAG", 2.0, _positive_float, "seconds > 0"
             ),
         )
+        if config.job_backend == "redis" and config.redis_url is None:
+            raise ConfigError(
+                "ZENML_SERVING_JOB_BACKEND",
+                env.get("ZENML_SERVING_JOB_BACKEND"),
+                "`redis` needs ZENML_SERVING_REDIS_URL",
+            )
         if "*" in config.cors_origins and config.auth_key is not None:
             raise ConfigError(
                 "ZENML_SERVING_CORS_ORIGINS",
@@ -404,6 +438,15 @@ class ServingConfig:
                 f"at most ZENML_SERVING_MAX_STREAMS ({config.max_streams})",
             )
         return config
+
+    @property
+    def effective_job_backend(self) -> str:
+        """`memory`, `sqlite` or `redis`: what ZENML_SERVING_JOB_BACKEND=auto resolves to."""
+        if self.job_backend != "auto":
+            return self.job_backend
+        if self.redis_url is not None:
+            return "redis"
+        return "sqlite" if self.workers > 1 else "memory"
 
     def public_view(self) -> dict[str, object]:
         """The configuration as shown by /status: every field, nothing secret."""

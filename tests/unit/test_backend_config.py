@@ -1,9 +1,12 @@
-"""The job backend is chosen by configuration; Redis settings are validated and never shown
-with their password."""
+"""The job backend is chosen by configuration (memory for one process, SQLite for several
+workers of one host, Redis when a URL is set); settings are validated, named when wrong, and
+the Redis password never shown."""
 
 from __future__ import annotations
 
+import os
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +15,7 @@ from zenml_serving.config import ConfigError, ServingConfig, redact_url
 from zenml_serving.execution.backends import build_backend, process_owner
 from zenml_serving.execution.memory import MemoryEventLog, MemoryJobStore
 from zenml_serving.execution.redis_backend import RedisJobBackend
+from zenml_serving.execution.sqlite_backend import SqliteJobBackend
 
 
 class TestRedisSettings:
@@ -68,8 +72,50 @@ class TestRedisSettings:
         assert view["redis_url"] == shown
 
 
+class TestJobBackendSettings:
+    """ZENML_SERVING_JOB_BACKEND, ZENML_SERVING_MAX_JOB_BYTES, ZENML_SERVING_RUNTIME_DIR."""
+
+    @pytest.mark.parametrize(
+        ("env", "expected"),
+        [
+            ({}, "memory"),
+            ({"ZENML_SERVING_WORKERS": "2"}, "sqlite"),
+            ({"ZENML_SERVING_WORKERS": "2", "ZENML_SERVING_REDIS_URL": "redis://r:6379"}, "redis"),
+            ({"ZENML_SERVING_WORKERS": "2", "ZENML_SERVING_JOB_BACKEND": "memory"}, "memory"),
+            ({"ZENML_SERVING_JOB_BACKEND": "sqlite"}, "sqlite"),
+        ],
+    )
+    def test_auto_picks_the_backend_that_shares_jobs(
+        self, env: dict[str, str], expected: str
+    ) -> None:
+        assert ServingConfig.from_env(env).effective_job_backend == expected
+
+    @pytest.mark.parametrize(
+        ("env", "expected"),
+        [
+            ({"ZENML_SERVING_JOB_BACKEND": "redis"}, "needs ZENML_SERVING_REDIS_URL"),
+            ({"ZENML_SERVING_JOB_BACKEND": "files"}, "auto | memory | sqlite | redis"),
+            ({"ZENML_SERVING_MAX_JOB_BYTES": "100"}, "65536"),
+            ({"ZENML_SERVING_MAX_JOB_BYTES": "lots"}, "bytes"),
+        ],
+    )
+    def test_a_bad_value_names_the_variable(self, env: dict[str, str], expected: str) -> None:
+        with pytest.raises(ConfigError) as raised:
+            ServingConfig.from_env(env)
+        assert str(raised.value).startswith(next(iter(env)))
+        assert expected in str(raised.value)
+
+    def test_the_runtime_folder_must_not_be_a_link(self, tmp_path: Path) -> None:
+        (tmp_path / "real").mkdir()
+        (tmp_path / "link").symlink_to(tmp_path / "real")
+        config = ServingConfig(workers=2, runtime_dir=tmp_path / "link")
+        with pytest.raises(ConfigError, match="ZENML_SERVING_RUNTIME_DIR"):
+            build_backend(config, uuid.uuid4())
+
+
 class TestBuildBackend:
-    """No URL: in memory (with a warning under several workers); a URL: Redis, namespaced."""
+    """One process: memory; several workers: SQLite in a private folder (memory, with a
+    warning, only when asked for); a URL: Redis, namespaced."""
 
     def test_in_memory_by_default(self) -> None:
         backend = build_backend(ServingConfig(), uuid.uuid4())
@@ -77,11 +123,22 @@ class TestBuildBackend:
         assert isinstance(backend.events, MemoryEventLog)
         assert backend.jobs.describe()["shared"] is False
 
-    def test_several_workers_in_memory_are_warned_about(self) -> None:
+    def test_several_workers_share_a_private_sqlite_store(self, tmp_path: Path) -> None:
+        snapshot = uuid.uuid4()
+        folder = tmp_path / "runtime"
+        backend = build_backend(ServingConfig(workers=2, runtime_dir=folder), snapshot)
+        assert isinstance(backend.jobs, SqliteJobBackend)
+        assert backend.events is backend.jobs
+        assert backend.jobs.path == folder / f"jobs-{snapshot}.sqlite3"
+        assert backend.jobs.owner == process_owner()
+        assert os.stat(folder).st_mode & 0o777 == 0o700
+
+    def test_several_workers_in_memory_only_when_asked_and_warned_about(self) -> None:
         with log_events() as logs:
-            build_backend(ServingConfig(workers=2), uuid.uuid4())
+            backend = build_backend(ServingConfig(workers=2, job_backend="memory"), uuid.uuid4())
+        assert isinstance(backend.jobs, MemoryJobStore)
         assert [e["event"] for e in logs] == ["job_backend_per_worker"]
-        assert "ZENML_SERVING_REDIS_URL" in logs[0]["detail"]
+        assert "404" in logs[0]["detail"]
 
     def test_redis_is_namespaced_by_prefix_and_snapshot(self) -> None:
         snapshot = uuid.uuid4()

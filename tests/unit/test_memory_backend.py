@@ -86,15 +86,16 @@ class TestJobStore:
         assert await store.get("old") is None
         assert await store.get("running") is not None
 
-    async def test_the_count_bound_drops_the_oldest_finished(self) -> None:
+    async def test_the_count_bound_drops_the_oldest_finished_on_insert(self) -> None:
         store = MemoryJobStore(ttl_s=1e9, max_jobs=2)
+        evicted = []
         for index in range(4):
-            await store.put(
+            evicted += await store.put(
                 JobRecord(
                     job_id=f"j{index}", created_at=index, status="completed", finished_at=index
                 )
             )
-        assert await store.evict(now=10) == ["j0", "j1"]
+        assert evicted == ["j0", "j1"]
         page, _ = await store.query(status=None, limit=10, offset=0)
         assert [r.job_id for r in page] == ["j3", "j2"]
 

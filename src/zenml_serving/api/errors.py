@@ -18,7 +18,7 @@ from litestar.plugins.problem_details import ProblemDetailsException
 from zenml_serving.engine.cancellation import InvocationCancelledError, InvocationTimeoutError
 from zenml_serving.engine.engine import StepFailedError
 from zenml_serving.execution.backend import BackendUnavailableError
-from zenml_serving.execution.manager import ShuttingDownError
+from zenml_serving.execution.manager import JobsFullError, ShuttingDownError
 from zenml_serving.execution.outputs import OutputNotSerializableError
 from zenml_serving.execution.slots import OverloadedError
 
@@ -60,6 +60,18 @@ def _overloaded(exc: OverloadedError) -> ProblemDetailsException:
         "overloaded",
         "Too many requests",
         f"all execution slots are busy and the queue is full; retry in {exc.retry_after_s} s",
+        headers={"Retry-After": str(exc.retry_after_s)},
+        retry_after_s=exc.retry_after_s,
+    )
+
+
+def _jobs_full(exc: JobsFullError) -> ProblemDetailsException:
+    return problem(
+        429,
+        "jobs-full",
+        "Too many kept jobs",
+        f"no room for another async job: {exc.reason}; retry in {exc.retry_after_s} s, or "
+        "invoke in sync mode",
         headers={"Retry-After": str(exc.retry_after_s)},
         retry_after_s=exc.retry_after_s,
     )
@@ -177,6 +189,7 @@ def _unexpected(exc: Exception) -> ProblemDetailsException:
 
 PROBLEM_MAP: Mapping[type[Exception], Callable[[Any], ProblemDetailsException]] = {
     OverloadedError: _overloaded,
+    JobsFullError: _jobs_full,
     StepFailedError: _step_failed,
     InvocationTimeoutError: _timed_out,
     InvocationCancelledError: _cancelled,

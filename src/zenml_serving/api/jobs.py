@@ -11,7 +11,7 @@ from litestar.params import FromPath, QueryParameter
 from zenml_serving.api.context import AppContext
 from zenml_serving.api.errors import problem
 from zenml_serving.api.responses import DocumentedOperation, problem_responses
-from zenml_serving.api.schemas import JobList, JobView
+from zenml_serving.api.schemas import JobList, JobSummary, JobView
 
 __all__ = ["cancel_job", "get_job", "list_jobs"]
 
@@ -30,7 +30,7 @@ def _not_found(job_id: str) -> Exception:
 
 @get(
     "/jobs",
-    summary="List async jobs, newest first",
+    summary="List async jobs, newest first (outputs: GET /jobs/{id})",
     tags=["jobs"],
     responses=problem_responses(400, 401, 422, 503),
     operation_class=DocumentedOperation,
@@ -41,9 +41,11 @@ async def list_jobs(
     limit: Annotated[int, QueryParameter(name="limit", ge=1, le=500)] = 50,
     offset: Annotated[int, QueryParameter(name="offset", ge=0)] = 0,
 ) -> JobList:
-    """A page of jobs, optionally only those in `status`."""
+    """A page of jobs, optionally only those in `status`, without their outputs."""
     records, total = await ctx.manager.jobs.query(status=status, limit=limit, offset=offset)
-    return JobList(jobs=[JobView.of(r) for r in records], total=total, limit=limit, offset=offset)
+    return JobList(
+        jobs=[JobSummary.of(r) for r in records], total=total, limit=limit, offset=offset
+    )
 
 
 @get(

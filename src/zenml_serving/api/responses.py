@@ -49,8 +49,9 @@ PROBLEM_DESCRIPTIONS: Mapping[int, str] = {
     413: "Request body too large",
     415: "Unsupported content type: send application/json",
     422: "Invalid field(s): `errors` names each one",
-    429: "Overloaded: every slot busy and the queue full, or this client holds its share of "
-    "open streams; retry after `Retry-After` seconds",
+    429: "Overloaded: every slot busy and the queue full, this client holds its share of open "
+    "streams, or (async) every kept job is unfinished at ZENML_SERVING_MAX_JOBS / "
+    "ZENML_SERVING_MAX_JOB_BYTES; retry after `Retry-After` seconds",
     499: "Invocation cancelled (the client disconnected, or the service stopped it)",
     500: "A step failed (`step`, `error_type`, `attempts`) or an output is not serializable",
     503: "Shutting down, job backend unavailable, every stream in use, not ready, or a reload "

@@ -24,6 +24,7 @@ __all__ = [
     "InvokeResponse",
     "JobAccepted",
     "JobList",
+    "JobSummary",
     "JobView",
     "Problem",
     "StepSummary",
@@ -143,10 +144,41 @@ class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
         )
 
 
-class JobList(msgspec.Struct, kw_only=True):
-    """`GET /jobs`: a page of jobs, newest first."""
+class JobSummary(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A job in `GET /jobs`: everything but the outputs (they come from `GET /jobs/{id}`, so a
+    page of large results is never read and sent whole)."""
 
-    jobs: list[JobView]
+    job_id: str
+    status: JobStatus
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_ms: float | None = None
+    steps: list[StepProgress] = msgspec.field(default_factory=list)
+    error: JobError | None = None
+    trace_id: str | None = None
+
+    @classmethod
+    def of(cls, record: JobRecord) -> JobSummary:
+        """The list view of a stored record."""
+        view = JobView.of(record)
+        return cls(
+            job_id=view.job_id,
+            status=view.status,
+            created_at=view.created_at,
+            started_at=view.started_at,
+            finished_at=view.finished_at,
+            duration_ms=view.duration_ms,
+            steps=view.steps,
+            error=view.error,
+            trace_id=view.trace_id,
+        )
+
+
+class JobList(msgspec.Struct, kw_only=True):
+    """`GET /jobs`: a page of jobs, newest first, without outputs."""
+
+    jobs: list[JobSummary]
     total: int
     limit: int
     offset: int

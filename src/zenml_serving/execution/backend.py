@@ -1,8 +1,12 @@
 """The two small interfaces a job backend implements: a job store and an event log.
 
-The in-memory backend (`memory.py`) serves one process; a Redis backend serves several
-workers and replicas behind the same interfaces, so controllers and the execution manager do
-not change with the backend.
+The in-memory backend (`memory.py`) serves one process; the SQLite backend (`sqlite_backend.py`)
+the workers of one host; the Redis backend (`redis_backend.py`) several workers and replicas,
+all behind the same interfaces, so controllers and the execution manager do not change with
+the backend. Every store is bounded by count (`max_jobs`) and by bytes (`max_job_bytes`, the
+JSON size of the kept records and, where they are stored apart, their events): a new record
+first evicts the oldest finished ones, and is refused (`JobStoreFullError`) when only
+unfinished jobs are left to evict.
 """
 
 from __future__ import annotations
@@ -14,18 +18,33 @@ if TYPE_CHECKING:
 
     from zenml_serving.execution.records import JobEvent, JobRecord
 
-__all__ = ["BackendUnavailableError", "EventLog", "JobStore", "Subscription"]
+__all__ = [
+    "BackendUnavailableError",
+    "EventLog",
+    "JobStore",
+    "JobStoreFullError",
+    "Subscription",
+]
 
 
 class BackendUnavailableError(RuntimeError):
     """The job backend cannot be reached; async and stream endpoints answer 503."""
 
 
-class JobStore(Protocol):
-    """Keeps job records, bounded by count and age."""
+class JobStoreFullError(RuntimeError):
+    """A new job cannot be kept: the store is at its bound and every kept job is unfinished.
 
-    async def put(self, record: JobRecord) -> None:
-        """Create or replace the record of `record.job_id`."""
+    The message names the bound (ZENML_SERVING_MAX_JOBS or ZENML_SERVING_MAX_JOB_BYTES)."""
+
+
+class JobStore(Protocol):
+    """Keeps job records, bounded by count, bytes and age."""
+
+    async def put(self, record: JobRecord) -> list[str]:
+        """Create or replace the record of `record.job_id`. A new record that would pass a
+        bound first evicts the oldest finished records; JobStoreFullError if that is not
+        enough. A finished record past the byte bound evicts older finished ones. Returns
+        the ids evicted (their event histories can go too)."""
 
     async def get(self, job_id: str) -> JobRecord | None:
         """The record, or None if unknown or evicted."""
@@ -33,7 +52,8 @@ class JobStore(Protocol):
     async def query(
         self, *, status: str | None, limit: int, offset: int
     ) -> tuple[list[JobRecord], int]:
-        """Records newest first, filtered by status; and how many match in all."""
+        """Records newest first, filtered by status, without their outputs (a page of large
+        results must not be read whole: outputs come from `get`); and how many match."""
 
     async def evict(self, now: float) -> list[str]:
         """Drop finished records past their TTL and the oldest beyond the count bound; return

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgspec
 import structlog
 
 from zenml_serving.engine.cancellation import (
@@ -26,7 +27,7 @@ from zenml_serving.engine.cancellation import (
 )
 from zenml_serving.engine.engine import InvocationResult, StepFailedError, StepRecord
 from zenml_serving.engine.observer import CompositeObserver, ExecutionObserver, StepOutcome
-from zenml_serving.execution.backend import BackendUnavailableError
+from zenml_serving.execution.backend import BackendUnavailableError, JobStoreFullError
 from zenml_serving.execution.backends import process_owner
 from zenml_serving.execution.invocation import Invocation, InvocationListener, InvocationOutcome
 from zenml_serving.execution.outputs import to_json_builtins
@@ -48,15 +49,25 @@ if TYPE_CHECKING:
     from zenml_serving.engine.engine import DirectExecutionEngine
     from zenml_serving.execution.backend import EventLog, JobStore
 
-__all__ = ["ExecutionStats", "ServingExecutionManager", "ShuttingDownError"]
+__all__ = ["ExecutionStats", "JobsFullError", "ServingExecutionManager", "ShuttingDownError"]
 
 _log = structlog.stdlib.get_logger(__name__)
+_encoder = msgspec.json.Encoder()
 
 T = TypeVar("T")
 
 
 class ShuttingDownError(Exception):
     """The service is draining and takes no new work."""
+
+
+class JobsFullError(OverloadedError):
+    """No room for another async job (answered 429 like every overload): the job store is at
+    ZENML_SERVING_MAX_JOBS or ZENML_SERVING_MAX_JOB_BYTES and every kept job is unfinished."""
+
+    def __init__(self, retry_after_s: int, reason: str) -> None:
+        super().__init__(retry_after_s)
+        self.reason = reason
 
 
 @dataclass
@@ -92,10 +103,13 @@ class ServingExecutionManager:
         listeners: Sequence[InvocationListener] = (),
         on_outcome: Callable[[Invocation, str], None] | None = None,
         maintenance_interval_s: float = 30.0,
+        max_job_bytes: int | None = None,
     ) -> None:
         """`on_outcome(invocation, outcome)` is told, on the event loop, how every invocation
         ended for its client: completed, failed, cancelled, timed_out, or refused at
-        admission (overloaded, shutting_down). Metrics count it."""
+        admission (overloaded, shutting_down). Metrics count it. An async job whose outputs
+        take more than `max_job_bytes` as JSON ends `failed` (OutputsTooLarge): the job store
+        could not keep them within its byte bound."""
         self.engine = engine
         self.jobs = jobs
         self.events = events
@@ -107,6 +121,7 @@ class ServingExecutionManager:
         self._listeners = tuple(listeners)
         self._on_outcome = on_outcome
         self._maintenance_interval_s = maintenance_interval_s
+        self._max_job_bytes = max_job_bytes
         self._workers: WorkerThreads | None = None
         self._active: dict[str, _ActiveJob] = {}
         self._running_sync: set[StopSignal] = set()
@@ -208,10 +223,14 @@ class ServingExecutionManager:
             owner=self.owner,
         )
         try:
-            await self.jobs.put(record)
+            await self._forget_events_of(await self.jobs.put(record))
             await self.events.append(
                 JobEvent(type="job.queued", job_id=invocation.id, at=time.time())
             )
+        except JobStoreFullError as exc:
+            give_up(reservation)
+            self._tally(invocation, "overloaded")
+            raise JobsFullError(self.slots.retry_after_s(), str(exc)) from None
         except BaseException:
             give_up(reservation)
             raise
@@ -261,13 +280,7 @@ class ServingExecutionManager:
                     JobEvent(type="job.started", job_id=invocation.id, at=time.time())
                 ),
             )
-            final = JobEvent(
-                type="job.completed",
-                job_id=invocation.id,
-                at=time.time(),
-                outputs=result.outputs,
-                duration_ms=result.duration_s * 1000,
-            )
+            final = self._completed_event(invocation.id, result)
         except StepFailedError as exc:
             final = JobEvent(
                 type="job.failed", job_id=invocation.id, at=time.time(), error=_job_error(exc)
@@ -317,11 +330,38 @@ class ServingExecutionManager:
                 )
                 return
 
+    def _completed_event(self, job_id: str, result: InvocationResult) -> JobEvent:
+        if self._max_job_bytes is not None:
+            size = len(_encoder.encode(result.outputs))
+            if size > self._max_job_bytes:
+                return JobEvent(
+                    type="job.failed",
+                    job_id=job_id,
+                    at=time.time(),
+                    error=JobError(
+                        type="OutputsTooLarge",
+                        message=f"the outputs take {size} bytes as JSON, more than "
+                        f"ZENML_SERVING_MAX_JOB_BYTES={self._max_job_bytes} lets a job keep; "
+                        "invoke in sync mode, or raise the bound",
+                    ),
+                )
+        return JobEvent(
+            type="job.completed",
+            job_id=job_id,
+            at=time.time(),
+            outputs=result.outputs,
+            duration_ms=result.duration_s * 1000,
+        )
+
     async def _apply_to_record(self, event: JobEvent) -> bool:
         record = await self.jobs.get(event.job_id)
         if record is not None:
-            await self.jobs.put(apply_event(record, event))
+            await self._forget_events_of(await self.jobs.put(apply_event(record, event)))
         return True
+
+    async def _forget_events_of(self, evicted: list[str]) -> None:
+        for job_id in evicted:
+            await self.events.forget(job_id)
 
     async def _until_stored(self, write: Callable[[], Awaitable[T]]) -> T | None:
         """`write()`, retried while the backend is unavailable; None once stopping."""

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from zenml_serving.execution.backend import JobStoreFullError
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
@@ -17,19 +19,70 @@ if TYPE_CHECKING:
 
 __all__ = ["MemoryEventLog", "MemoryJobStore"]
 
+_encoder = msgspec.json.Encoder()
+
 
 class MemoryJobStore:
-    """Job records in insertion order, evicted by TTL (finished jobs) and count (oldest first)."""
+    """Job records in insertion order, evicted by TTL (finished jobs), count and bytes (oldest
+    finished first). A record's bytes are its JSON size; its final event shares the outputs
+    object with it, so the event log adds no second copy to count."""
 
-    def __init__(self, *, ttl_s: float, max_jobs: int) -> None:
+    def __init__(self, *, ttl_s: float, max_jobs: int, max_job_bytes: int = 1 << 40) -> None:
         self._ttl_s = ttl_s
         self._max_jobs = max_jobs
+        self._max_bytes = max_job_bytes
         self._records: OrderedDict[str, JobRecord] = OrderedDict()
+        self._sizes: dict[str, int] = {}
+        self._bytes = 0
         self._cancel: Callable[[str], Awaitable[None]] | None = None
 
-    async def put(self, record: JobRecord) -> None:
-        """Create or replace a record (a new one goes to the newest end)."""
-        self._records[record.job_id] = record
+    async def put(self, record: JobRecord) -> list[str]:
+        """Create or replace a record (a new one goes to the newest end, after making room);
+        return the ids evicted for it."""
+        size = len(_encoder.encode(record))
+        job_id = record.job_id
+        evicted = [] if job_id in self._records else self._make_room(size)
+        self._bytes += size - self._sizes.get(job_id, 0)
+        self._sizes[job_id] = size
+        self._records[job_id] = record
+        if self._bytes > self._max_bytes:  # a job finished with large outputs
+            evicted += self._drop_oldest_finished(
+                lambda: self._bytes > self._max_bytes, keep=job_id
+            )
+        return evicted
+
+    def _make_room(self, size: int) -> list[str]:
+        def over() -> bool:
+            return len(self._records) >= self._max_jobs or self._bytes + size > self._max_bytes
+
+        evicted = self._drop_oldest_finished(over)
+        if len(self._records) >= self._max_jobs:
+            raise JobStoreFullError(
+                f"{len(self._records)} unfinished jobs are kept, the most "
+                "ZENML_SERVING_MAX_JOBS allows"
+            )
+        if self._bytes + size > self._max_bytes:
+            raise JobStoreFullError(
+                f"the kept jobs take {self._bytes} bytes; ZENML_SERVING_MAX_JOB_BYTES allows "
+                f"{self._max_bytes}"
+            )
+        return evicted
+
+    def _drop_oldest_finished(self, over: Callable[[], bool], keep: str = "") -> list[str]:
+        dropped: list[str] = []
+        if not over():
+            return dropped
+        for job_id, kept in list(self._records.items()):
+            if kept.finished and job_id != keep:
+                self._drop(job_id)
+                dropped.append(job_id)
+                if not over():
+                    break
+        return dropped
+
+    def _drop(self, job_id: str) -> None:
+        del self._records[job_id]
+        self._bytes -= self._sizes.pop(job_id, 0)
 
     async def get(self, job_id: str) -> JobRecord | None:
         """The record, if kept."""
@@ -38,25 +91,21 @@ class MemoryJobStore:
     async def query(
         self, *, status: str | None, limit: int, offset: int
     ) -> tuple[list[JobRecord], int]:
-        """Newest first."""
+        """Newest first, without outputs."""
         matching = [r for r in reversed(self._records.values()) if status in (None, r.status)]
-        return matching[offset : offset + limit], len(matching)
+        page = matching[offset : offset + limit]
+        return [msgspec.structs.replace(r, outputs=None) for r in page], len(matching)
 
     async def evict(self, now: float) -> list[str]:
-        """Drop expired finished records, then the oldest finished ones beyond the bound."""
-        expired = [
-            job_id
-            for job_id, r in self._records.items()
-            if r.finished_at is not None and now - r.finished_at > self._ttl_s
-        ]
-        for job_id in expired:
-            del self._records[job_id]
-        excess = len(self._records) - self._max_jobs
-        if excess > 0:
-            oldest_finished = [j for j, r in self._records.items() if r.finished][:excess]
-            for job_id in oldest_finished:
-                del self._records[job_id]
-            expired += oldest_finished
+        """Drop expired finished records, then the oldest finished ones beyond the bounds."""
+        expired: list[str] = []
+        for job_id, r in list(self._records.items()):
+            if r.finished_at is not None and now - r.finished_at > self._ttl_s:
+                self._drop(job_id)
+                expired.append(job_id)
+        expired += self._drop_oldest_finished(
+            lambda: len(self._records) > self._max_jobs or self._bytes > self._max_bytes
+        )
         return expired
 
     def evicted_ids(self, candidates: list[str]) -> list[str]:

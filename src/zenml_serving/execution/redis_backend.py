@@ -8,11 +8,19 @@ records evicted by TTL and by count (oldest first), running ones never.
 Keys (P = `<ZENML_SERVING_REDIS_PREFIX>:{<snapshot id>}`; the braces put all keys of one
 deployment in one Redis Cluster slot, so the scripts below may touch several of them):
 
-    P:job:<id>         hash    s = status, d = the JobRecord as JSON
+    P:job:<id>         hash    s = status, d = the JobRecord as JSON without its outputs,
+                               o = the outputs as JSON, b = the bytes the job counts
     P:events:<id>      stream  the job's events; entry id 0-N is event id N; MAXLEN (exact)
     P:jobs             zset    every job id, scored by created_at (listing, count bound)
     P:status:<status>  zset    job ids in that status, scored by created_at (filtered listing)
     P:finished         zset    finished job ids, scored by finished_at (TTL eviction)
+    P:bytes            string  the bytes all kept jobs count (ZENML_SERVING_MAX_JOB_BYTES)
+
+A job counts the JSON bytes of its record and, once finished, its outputs a second time (the
+final event carries them too); its other events are small and not counted. A new record is
+refused by the put script when it would pass the count or byte bound; the process then
+evicts the oldest finished records and tries once more (JobStoreFullError if nothing could
+go). Outputs live apart from the record so that listing never reads them.
 
 Channels: `P:changed` carries a job id after each event and each final record write (it wakes
 the local subscribers of that job, who then read the stream: pub/sub only says "look", the
@@ -60,7 +68,7 @@ from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from zenml_serving.config import redact_url
-from zenml_serving.execution.backend import BackendUnavailableError
+from zenml_serving.execution.backend import BackendUnavailableError, JobStoreFullError
 from zenml_serving.execution.records import (
     JobError,
     JobEvent,
@@ -92,15 +100,35 @@ _DOWN: tuple[type[BaseException], ...] = (
 # Replace a record and move it between the index sets, atomically; never change a final one
 # (a late write of the process that ran a job must not undo a cancellation recorded elsewhere).
 # A final record is announced on `changed` (a cancellation requested elsewhere waits for it).
-# KEYS: record, jobs, finished, status sets in _STATUSES order.
-# ARGV: record JSON, job id, created_at, status, finished_at or '', expiry s, changed channel.
+# A new record that would pass a bound is refused: -1 (count), -2 (bytes).
+# KEYS: record, jobs, finished, status sets in _STATUSES order, bytes.
+# ARGV: record JSON, job id, created_at, status, finished_at or '', expiry s, changed channel,
+#       outputs JSON or '', bytes the job counts, max jobs, max bytes.
 _PUT = """
 local current = redis.call('HGET', KEYS[1], 's')
 if current == 'completed' or current == 'failed' or current == 'cancelled'
     or current == 'timed_out' then
   return 0
 end
-redis.call('HSET', KEYS[1], 's', ARGV[4], 'd', ARGV[1])
+local size = tonumber(ARGV[9])
+local old = 0
+if current then
+  old = tonumber(redis.call('HGET', KEYS[1], 'b') or '0')
+else
+  if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[10]) then
+    return -1
+  end
+  if tonumber(redis.call('GET', KEYS[10]) or '0') + size > tonumber(ARGV[11]) then
+    return -2
+  end
+end
+redis.call('HSET', KEYS[1], 's', ARGV[4], 'd', ARGV[1], 'b', size)
+if ARGV[8] == '' then
+  redis.call('HDEL', KEYS[1], 'o')
+else
+  redis.call('HSET', KEYS[1], 'o', ARGV[8])
+end
+redis.call('INCRBY', KEYS[10], size - old)
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 local statuses = {'queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out'}
@@ -152,7 +180,32 @@ redis.call('PUBLISH', ARGV[4], ARGV[5])
 return last + 1
 """
 
+# Delete jobs (records, streams, index entries) and take their bytes off the total; a job
+# already gone (another process evicted it) counts nothing. With no job left the total is
+# reset (records that Redis expired while no process was left to evict them leave drift).
+# KEYS: jobs, finished, status sets in _STATUSES order, bytes, then record and stream per job.
+# ARGV: the job ids.
+_DELETE = """
+local indexes = 8
+for i, job_id in ipairs(ARGV) do
+  local record = KEYS[indexes + 2 * i]
+  local size = redis.call('HGET', record, 'b')
+  if size then
+    redis.call('DECRBY', KEYS[indexes + 1], size)
+  end
+  redis.call('DEL', record, KEYS[indexes + 2 * i + 1])
+  for j = 1, indexes do
+    redis.call('ZREM', KEYS[j], job_id)
+  end
+end
+if redis.call('ZCARD', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[indexes + 1])
+end
+return #ARGV
+"""
+
 _record_decoder = msgspec.json.Decoder(JobRecord)
+_outputs_decoder = msgspec.json.Decoder(dict[str, Any])
 _event_decoder = msgspec.json.Decoder(JobEvent)
 _encoder = msgspec.json.Encoder()
 
@@ -242,6 +295,7 @@ class RedisJobBackend:
         max_jobs: int,
         max_events_per_job: int,
         request_timeout_s: float,
+        max_job_bytes: int = 1 << 40,
         timeout_s: float = 2.0,
         cancel_wait_s: float = 5.0,
     ) -> None:
@@ -252,6 +306,7 @@ class RedisJobBackend:
         self.owner = owner
         self._ttl_s = job_ttl_s
         self._max_jobs = max_jobs
+        self._max_bytes = max_job_bytes
         self._max_events = max_events_per_job
         self._final_expiry_s = math.ceil(job_ttl_s) + _FINAL_MARGIN_S
         self._orphan_expiry_s = math.ceil(request_timeout_s + job_ttl_s)
@@ -263,6 +318,7 @@ class RedisJobBackend:
         self._client: Redis | None = None
         self._pubsub_client: Redis | None = None
         self._put_script: Any = None
+        self._delete_script: Any = None
         self._append_script: Any = None
         self._append_next_script: Any = None
         self._listener: asyncio.Task[None] | None = None
@@ -297,6 +353,10 @@ class RedisJobBackend:
         return f"{self.namespace}:jobs"
 
     @property
+    def _bytes_key(self) -> str:
+        return f"{self.namespace}:bytes"
+
+    @property
     def _finished_key(self) -> str:
         return f"{self.namespace}:finished"
 
@@ -324,6 +384,7 @@ class RedisJobBackend:
             self.url, retry=Retry(NoBackoff(), 0), health_check_interval=15, **common
         )
         self._put_script = self._client.register_script(_PUT)
+        self._delete_script = self._client.register_script(_DELETE)
         self._append_script = self._client.register_script(_APPEND)
         self._append_next_script = self._client.register_script(_APPEND_NEXT)
         self._listener = asyncio.create_task(self._listen(), name="zenml-serving-redis-listener")
@@ -413,46 +474,119 @@ class RedisJobBackend:
 
     # -- job store ---------------------------------------------------------------------------
 
-    async def put(self, record: JobRecord) -> None:
-        """Create or replace the record (a final record is never replaced)."""
-        if not await self._put(record):
+    async def put(self, record: JobRecord) -> list[str]:
+        """Create or replace the record (a final record is never replaced); a new one that
+        would pass a bound first evicts the oldest finished records. Returns their ids."""
+        evicted: list[str] = []
+        applied = await self._put(record)
+        if applied < 0:
+            evicted = await self._make_room(record)
+            applied = await self._put(record)
+            if applied == -1:
+                raise JobStoreFullError(
+                    "every kept job is unfinished and ZENML_SERVING_MAX_JOBS="
+                    f"{self._max_jobs} are kept"
+                )
+            if applied == -2:
+                raise JobStoreFullError(
+                    "every kept job is unfinished and they take the bytes "
+                    f"ZENML_SERVING_MAX_JOB_BYTES={self._max_bytes} allows"
+                )
+        if applied == 0:
             local = self._local.pop(record.job_id, None)
             if local is not None:
                 # Another process recorded the job as final (it found this one unreachable
                 # and cancelled it): stop running it here too.
                 _log.warning("job_finished_elsewhere", job_id=record.job_id)
                 self._spawn(self._cancel_locally(record.job_id))
+        elif record.finished and self._max_bytes < 1 << 40:
+            evicted += await self._drop_finished_over_bytes(keep=record.job_id)
+        return evicted
 
-    async def _put(self, record: JobRecord) -> bool:
-        """Write `record`; False if a final record was there already (left unchanged)."""
+    @staticmethod
+    def _sizes(record: JobRecord) -> tuple[bytes, bytes, int]:
+        """The record without outputs, the outputs ('' for none), the bytes the job counts."""
+        outputs = b"" if record.outputs is None else _encoder.encode(record.outputs)
+        body = _encoder.encode(msgspec.structs.replace(record, outputs=None))
+        return body, outputs, len(body) + 2 * len(outputs)
+
+    async def _put(self, record: JobRecord) -> int:
+        """Write `record`: 1 written, 0 a final record was there already (left unchanged),
+        -1 / -2 a new record over the count / byte bound (not written)."""
         local = record.owner == self.owner
-        if local and not record.finished:
-            self._local[record.job_id] = record
         expiry = self._final_expiry_s if record.finished else self._orphan_expiry_s
+        body, outputs, size = self._sizes(record)
         keys = [
             self._job_key(record.job_id),
             self._jobs_key,
             self._finished_key,
             *(self._status_key(s) for s in _STATUSES),
+            self._bytes_key,
         ]
         args = [
-            _encoder.encode(record),
+            body,
             record.job_id,
             repr(record.created_at),
             record.status,
             "" if record.finished_at is None else repr(record.finished_at),
             expiry,
             self._changed_channel,
+            outputs,
+            size,
+            self._max_jobs,
+            self._max_bytes,
         ]
         self._redis()
         try:
-            applied = bool(await self._put_script(keys=keys, args=args))
+            applied = int(await self._put_script(keys=keys, args=args))
         except _DOWN as exc:
             raise self._unavailable(exc) from exc
         self._reachable()
-        if local and record.finished:
-            self._local.pop(record.job_id, None)
+        if applied == 1 and local:
+            if record.finished:
+                self._local.pop(record.job_id, None)
+            else:
+                self._local[record.job_id] = record
         return applied
+
+    async def _make_room(self, record: JobRecord) -> list[str]:
+        """Evict the oldest finished records until `record` fits both bounds (or none is
+        left to evict)."""
+        size = self._sizes(record)[2]
+        client = self._redis()
+        evicted: list[str] = []
+        try:
+            while True:
+                async with client.pipeline(transaction=False) as pipe:
+                    pipe.zcard(self._jobs_key)
+                    pipe.get(self._bytes_key)
+                    count, total = await pipe.execute()
+                excess = int(count) + 1 - self._max_jobs
+                if excess <= 0 and int(total or 0) + size <= self._max_bytes:
+                    return evicted
+                oldest = await self._oldest_finished(max(excess, 1))
+                if not oldest:
+                    return evicted
+                await self._delete(oldest)
+                evicted += oldest
+        except _DOWN as exc:
+            raise self._unavailable(exc) from exc
+
+    async def _drop_finished_over_bytes(self, keep: str) -> list[str]:
+        """After a job finished with large outputs: evict the oldest other finished records
+        while the total is over the byte bound."""
+        client = self._redis()
+        evicted: list[str] = []
+        try:
+            while int(await client.get(self._bytes_key) or 0) > self._max_bytes:
+                oldest = [j for j in await self._oldest_finished(2) if j != keep][:1]
+                if not oldest:
+                    break
+                await self._delete(oldest)
+                evicted += oldest
+        except _DOWN as exc:
+            raise self._unavailable(exc) from exc
+        return evicted
 
     async def get(self, job_id: str) -> JobRecord | None:
         """The record; for a job this process runs, its own copy if Redis lost it (a Redis
@@ -462,13 +596,15 @@ class RedisJobBackend:
         died: a crash, `os._exit`, an OOM kill) is recorded `failed` here, with the final event,
         so that pollers and streams get a final state instead of `running` forever."""
         try:
-            raw = await self._redis().hget(self._job_key(job_id), "d")
+            raw, outputs = await self._redis().hmget(self._job_key(job_id), ["d", "o"])
         except _DOWN as exc:
             raise self._unavailable(exc) from exc
         self._reachable()
         if raw is None:
             return self._local.get(job_id)
         record: JobRecord = _record_decoder.decode(raw)
+        if outputs:
+            record = msgspec.structs.replace(record, outputs=_outputs_decoder.decode(outputs))
         if not record.finished and record.owner != self.owner:
             return await self._settle_if_owner_gone(record)
         return record
@@ -486,7 +622,8 @@ class RedisJobBackend:
     async def query(
         self, *, status: str | None, limit: int, offset: int
     ) -> tuple[list[JobRecord], int]:
-        """Newest first (by created_at), optionally one status; and how many match."""
+        """Newest first (by created_at), optionally one status, outputs not read; and how
+        many match."""
         index = self._jobs_key if status is None else self._status_key(status)
         client = self._redis()
         try:
@@ -508,7 +645,7 @@ class RedisJobBackend:
     async def evict(self, now: float) -> list[str]:
         """Drop finished records (and their streams) past the TTL, records of jobs whose
         process died (unfinished past request timeout + TTL, already expired by Redis), then
-        the oldest finished ones beyond the count bound."""
+        the oldest finished ones beyond the count and byte bounds."""
         client = self._redis()
         for job_id, local in list(self._local.items()):
             if local.created_at < now - self._orphan_age_s:
@@ -518,21 +655,32 @@ class RedisJobBackend:
             for status in _UNFINISHED:
                 expired += await self._ids_below(self._status_key(status), now - self._orphan_age_s)
             await self._delete(expired)
-            excess = int(await client.zcard(self._jobs_key)) - self._max_jobs
-            oldest_finished: list[str] = []
-            if excess > 0:
-                scratch = f"{self.namespace}:scratch:{uuid.uuid4().hex}"
-                async with client.pipeline(transaction=True) as pipe:
-                    pipe.zinterstore(scratch, {self._jobs_key: 1, self._finished_key: 0})
-                    pipe.zrange(scratch, 0, excess - 1)
-                    pipe.delete(scratch)
-                    _, ids, _ = await pipe.execute()
-                oldest_finished = [_text(j) for j in ids]
-                await self._delete(oldest_finished)
+            while True:
+                async with client.pipeline(transaction=False) as pipe:
+                    pipe.zcard(self._jobs_key)
+                    pipe.get(self._bytes_key)
+                    count, total = await pipe.execute()
+                excess = int(count) - self._max_jobs
+                if excess <= 0 and int(total or 0) <= self._max_bytes:
+                    break
+                oldest = await self._oldest_finished(max(excess, 1))
+                if not oldest:
+                    break
+                await self._delete(oldest)
+                expired += oldest
         except _DOWN as exc:
             raise self._unavailable(exc) from exc
         self._reachable()
-        return expired + oldest_finished
+        return expired
+
+    async def _oldest_finished(self, count: int) -> list[str]:
+        scratch = f"{self.namespace}:scratch:{uuid.uuid4().hex}"
+        async with self._redis().pipeline(transaction=True) as pipe:
+            pipe.zinterstore(scratch, {self._jobs_key: 1, self._finished_key: 0})
+            pipe.zrange(scratch, 0, count - 1)
+            pipe.delete(scratch)
+            _, ids, _ = await pipe.execute()
+        return [_text(j) for j in ids]
 
     async def _ids_below(self, index: str, score: float) -> list[str]:
         ids = cast("list[bytes]", await self._redis().zrangebyscore(index, "-inf", f"({score!r}"))
@@ -541,16 +689,15 @@ class RedisJobBackend:
     async def _delete(self, job_ids: list[str]) -> None:
         if not job_ids:
             return
-        async with self._redis().pipeline(transaction=True) as pipe:
-            pipe.delete(*(self._job_key(j) for j in job_ids))
-            pipe.delete(*(self._events_key(j) for j in job_ids))
-            for index in (
-                self._jobs_key,
-                self._finished_key,
-                *(self._status_key(s) for s in _STATUSES),
-            ):
-                pipe.zrem(index, *job_ids)
-            await pipe.execute()
+        keys = [
+            self._jobs_key,
+            self._finished_key,
+            *(self._status_key(s) for s in _STATUSES),
+            self._bytes_key,
+        ]
+        for job_id in job_ids:
+            keys += [self._job_key(job_id), self._events_key(job_id)]
+        await self._delete_script(keys=keys, args=job_ids)
 
     # -- cancellation ------------------------------------------------------------------------
 
@@ -607,7 +754,7 @@ class RedisJobBackend:
             error=JobError(type="OwnerGone", message=reason),
         )
         settled = apply_event(record, event)
-        if not await self._put(settled):
+        if await self._put(settled) != 1:
             return None  # it finished meanwhile
         try:
             await self._append_next_script(
