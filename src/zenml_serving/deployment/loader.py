@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from zenml.client import Client
     from zenml.config.step_configurations import Step
-    from zenml.models import PipelineSnapshotResponse
+    from zenml.models import DeploymentResponse, PipelineSnapshotResponse
 
 __all__ = ["DeploymentLoadError", "load_served_pipeline"]
 
@@ -58,11 +58,11 @@ def load_served_pipeline(
     from zenml.utils import source_utils
 
     client = client if client is not None else _connect()
-    snapshot, kind, deployment_id = _fetch(client, target_id)
+    snapshot, kind, deployment = _fetch(client, target_id)
     source_utils.set_custom_source_root(str(source_root))
     try:
         check_pipeline_features(snapshot)
-        return _build(snapshot, kind, deployment_id, client)
+        return _build(snapshot, kind, deployment, client)
     except (UnsupportedFeatureError, UnservableWiringError) as exc:
         raise DeploymentLoadError(
             f"snapshot {snapshot.id} ({snapshot.pipeline_configuration.name}) cannot be "
@@ -100,7 +100,7 @@ def _connect() -> Client:
 
 def _fetch(
     client: Client, target_id: UUID
-) -> tuple[PipelineSnapshotResponse, Literal["snapshot", "deployment"], UUID | None]:
+) -> tuple[PipelineSnapshotResponse, Literal["snapshot", "deployment"], DeploymentResponse | None]:
     try:
         return client.get_snapshot(target_id, hydrate=True), "snapshot", None
     except KeyError:
@@ -121,13 +121,13 @@ def _fetch(
     if deployment.snapshot is None:
         raise DeploymentLoadError(f"deployment {target_id} has no snapshot attached")
     snapshot = client.get_snapshot(deployment.snapshot.id, hydrate=True)
-    return snapshot, "deployment", deployment.id
+    return snapshot, "deployment", deployment
 
 
 def _build(
     snapshot: PipelineSnapshotResponse,
     kind: Literal["snapshot", "deployment"],
-    deployment_id: UUID | None,
+    deployment: DeploymentResponse | None,
     client: Client,
 ) -> ServedPipeline:
     from zenml.utils import source_utils
@@ -162,7 +162,8 @@ def _build(
         parameters_model=parameters_model,
         outputs=_pipeline_outputs(snapshot),
         source_kind=kind,
-        deployment_id=deployment_id,
+        deployment_id=deployment.id if deployment is not None else None,
+        deployment_name=deployment.name if deployment is not None else None,
         project_id=snapshot.project_id,
         stack_id=snapshot.stack.id if snapshot.stack else None,
         pipeline_id=snapshot.pipeline.id if snapshot.pipeline else None,

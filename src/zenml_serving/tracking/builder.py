@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from zenml_serving.capture import REDACTED, describe_value, is_sensitive_field, mask_secrets
 from zenml_serving.deployment.model import FromStepOutput
-from zenml_serving.tracking.records import ArtifactToSave, ExceptionRecord, RunRecord, StepRunRecord
+from zenml_serving.tracking.records import (
+    ArtifactToSave,
+    ExceptionRecord,
+    RunRecord,
+    StepRunRecord,
+    run_name_of,
+)
 
 if TYPE_CHECKING:
     from zenml_serving.capture import StepCapture
@@ -72,6 +78,7 @@ def build_run_record(captured: CapturedInvocation) -> RunRecord:
         metadata=metadata,
         steps=steps,
         status_reason=status_reason,
+        run_name=run_name_of(pipeline.name, invocation.id, invocation.run_name),
     )
 
 
