@@ -150,10 +150,13 @@ class ZenMLServingDeployer(BaseDeployer):
         ).model_dump(exclude_none=True)
         try:
             healthy = process.wait_healthy(
-                started.pid, health_url, log_file, min(settings.startup_timeout, float(timeout))
+                started, health_url, min(settings.startup_timeout, float(timeout))
             )
         except process.ServiceExitedError as exc:
             raise DeploymentProvisionError(str(exc)) from None
+        except BaseException:
+            process.stop_service(started.pid, timeout_s=10.0)  # interrupted: leave nothing behind
+            raise
         return DeploymentOperationalState(
             status=DeploymentStatus.RUNNING if healthy else DeploymentStatus.PENDING,
             url=url,

@@ -9,7 +9,6 @@ ZENML_SERVING_SHUTDOWN_GRACE), and SIGKILL only past the deadline.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -37,6 +36,10 @@ __all__ = [
 
 _MARKER = "zenml_serving"
 _POLL_S = 0.2
+# Services this interpreter started (e.g. `pipeline.deploy()` in a notebook): their handles
+# are kept, so that Python neither warns about a running child at garbage collection nor
+# leaves a stopped one as a zombie (`stop_service` collects its exit status).
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class ServiceExitedError(RuntimeError):
@@ -47,8 +50,13 @@ class ServiceExitedError(RuntimeError):
 class ServiceProcess:
     """A started service."""
 
-    pid: int
+    process: subprocess.Popen[bytes]
     log_file: Path
+
+    @property
+    def pid(self) -> int:
+        """Its process id."""
+        return self.process.pid
 
 
 def start_service(env: Mapping[str, str], log_file: Path, cwd: Path) -> ServiceProcess:
@@ -65,7 +73,8 @@ def start_service(env: Mapping[str, str], log_file: Path, cwd: Path) -> ServiceP
             start_new_session=True,
             close_fds=True,
         )
-    return ServiceProcess(pid=process.pid, log_file=log_file)
+    _STARTED[process.pid] = process
+    return ServiceProcess(process=process, log_file=log_file)
 
 
 def is_running(pid: int) -> bool:
@@ -80,15 +89,16 @@ def is_running(pid: int) -> bool:
         return False
 
 
-def wait_healthy(pid: int, health_url: str, log_file: Path, timeout_s: float) -> bool:
+def wait_healthy(service: ServiceProcess, health_url: str, timeout_s: float) -> bool:
     """Wait until `health_url` answers 200 (True) or `timeout_s` passes (False); raise
     ServiceExitedError if the process ends first."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if not is_running(pid):
+        # The Popen handle, not `is_running`: until exec, the child shows our command line.
+        if service.process.poll() is not None:
             raise ServiceExitedError(
-                f"the service exited before it was ready; its log ({log_file}) ends with:\n"
-                + tail(log_file, 15)
+                f"the service exited (status {service.process.returncode}) before it was "
+                f"ready; its log ({service.log_file}) ends with:\n" + tail(service.log_file, 15)
             )
         if probe(health_url):
             return True
@@ -134,7 +144,7 @@ def tail(log_file: Path, lines: int) -> str:
 
 
 def _reap(pid: int) -> None:
-    """Collect our own child's exit status (a process that started it in this interpreter,
-    e.g. `pipeline.deploy()`), so it does not linger as a zombie."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+    """Collect the exit status of a service this interpreter started."""
+    started = _STARTED.get(pid)
+    if started is not None and started.poll() is not None:
+        del _STARTED[pid]
