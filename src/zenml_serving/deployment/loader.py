@@ -14,6 +14,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pydantic
 
+from zenml_serving.deployment.capture_declarations import (
+    ConflictingCaptureError,
+    declared_capture,
+)
 from zenml_serving.deployment.features import (
     UnsupportedFeatureError,
     check_pipeline_features,
@@ -44,8 +48,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DeploymentLoadError", "load_served_pipeline"]
 
-CAPTURE_KEY = "serving_capture"
-
 
 class DeploymentLoadError(RuntimeError):
     """The snapshot cannot be served; the message is one line that says what to do."""
@@ -63,7 +65,7 @@ def load_served_pipeline(
     try:
         check_pipeline_features(snapshot)
         return _build(snapshot, kind, deployment, client)
-    except (UnsupportedFeatureError, UnservableWiringError) as exc:
+    except (UnsupportedFeatureError, UnservableWiringError, ConflictingCaptureError) as exc:
         raise DeploymentLoadError(
             f"snapshot {snapshot.id} ({snapshot.pipeline_configuration.name}) cannot be "
             f"served: {exc}"
@@ -167,7 +169,11 @@ def _build(
         project_id=snapshot.project_id,
         stack_id=snapshot.stack.id if snapshot.stack else None,
         pipeline_id=snapshot.pipeline.id if snapshot.pipeline else None,
-        capture=dict(snapshot.pipeline_configuration.extra.get(CAPTURE_KEY) or {}),
+        capture=declared_capture(
+            snapshot.pipeline_configuration.extra,
+            snapshot.pipeline_configuration.settings,
+            f"pipeline '{pipeline_name}'",
+        ),
         zenml_version=snapshot.client_version or "",
     )
 
@@ -234,7 +240,9 @@ def _build_step(
         retry=retry,
         on_success=_load_hook(step.config.success_hook_source),
         on_failure=_load_hook(step.config.failure_hook_source),
-        capture=dict(step.step_config_overrides.extra.get(CAPTURE_KEY) or {}),
+        capture=declared_capture(
+            step.step_config_overrides.extra, step.step_config_overrides.settings, f"step '{name}'"
+        ),
         input_annotations=_hints(function, input_annotations),
         output_annotations={o: a.resolved_annotation for o, a in definition.outputs.items()},
         output_materializers={

@@ -44,6 +44,10 @@ from zenml.utils import source_utils
 from zenml.utils.io_utils import get_global_config_directory
 from zenml.utils.networking_utils import lookup_preferred_or_free_port
 
+from zenml_serving.deployment.capture_declarations import (
+    ConflictingCaptureError,
+    declared_capture,
+)
 from zenml_serving.integration import process
 from zenml_serving.integration.settings import (
     ZenMLServingDeployerConfig,
@@ -109,6 +113,7 @@ class ZenMLServingDeployer(BaseDeployer):
         assert deployment.snapshot is not None, "deployment without a snapshot"
         settings = cast("ZenMLServingDeployerSettings", self.get_settings(deployment.snapshot))
         _check_paths(deployment)
+        self._check_capture(deployment)
         previous = ZenMLServingDeploymentMetadata.of(deployment)
         if previous.pid is not None:
             process.stop_service(previous.pid, timeout_s=float(timeout))
@@ -213,6 +218,27 @@ class ZenMLServingDeployer(BaseDeployer):
             raise DeploymentNotFoundError(f"deployment '{deployment.name}' has no process")
         process.stop_service(meta.pid, timeout_s=float(timeout))
         return None
+
+    def _check_capture(self, deployment: DeploymentResponse) -> None:
+        """Refuse now what the service would refuse at startup: a component-level capture
+        policy (the service reads policies from the snapshot only) and a pipeline or step
+        declaring two different ones."""
+        if self.config.serving_capture is not None:
+            raise DeploymentProvisionError(
+                f"the deployer component '{self.name}' sets serving_capture: capture policies "
+                "belong to the pipeline: @pipeline(settings={'deployer': {'serving_capture': "
+                "...}}) or extra={'serving_capture': ...}"
+            )
+        snapshot = deployment.snapshot
+        assert snapshot is not None
+        try:
+            configuration = snapshot.pipeline_configuration
+            declared_capture(configuration.extra, configuration.settings, "the pipeline")
+            for name, step in snapshot.step_configurations.items():
+                overrides = step.step_config_overrides
+                declared_capture(overrides.extra, overrides.settings, f"step '{name}'")
+        except ConflictingCaptureError as exc:
+            raise DeploymentProvisionError(str(exc)) from None
 
     def _port(
         self, settings: ZenMLServingDeployerSettings, previous: ZenMLServingDeploymentMetadata

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 
 from zenml.deployers.base_deployer import BaseDeployerFlavor
 
-from zenml_serving.integration import FLAVOR_NAME
+from zenml_serving.integration import FLAVOR_NAME, FLAVOR_SOURCE
 
 if TYPE_CHECKING:
     from zenml.deployers.base_deployer import BaseDeployer, BaseDeployerConfig
+    from zenml.models import FlavorRequest
 
 __all__ = ["ZenMLServingDeployerFlavor"]
 
@@ -40,3 +41,10 @@ class ZenMLServingDeployerFlavor(BaseDeployerFlavor):
         from zenml_serving.integration.deployer import ZenMLServingDeployer
 
         return ZenMLServingDeployer
+
+    def to_model(self, integration: str | None = None, is_custom: bool = True) -> FlavorRequest:
+        """The store's record of the flavor, with the import path that works wherever the
+        package is installed (ZenML would record `src.zenml_serving...` for an editable
+        install registered from the repository's root)."""
+        model = super().to_model(integration=integration, is_custom=is_custom)
+        return model.model_copy(update={"source": FLAVOR_SOURCE})
