@@ -196,7 +196,46 @@ class TestDeployWithZenML:
         invoked = zenml("deployment", "invoke", deployed, "--x=1", env=cli_env, check=False)
         assert invoked.returncode != 0
         assert "is not running" in invoked.stdout + invoked.stderr
+
+    def test_provision_again_then_delete(self, deployed: str, cli_env: dict[str, str]) -> None:
+        zenml("deployment", "provision", deployed, env=cli_env)
+        deployment = record(deployed)
+        assert deployment.status == "running"
+        result = zenml("deployment", "invoke", deployed, "--x=2", "--double=True", env=cli_env)
+        assert response_of(result)["outputs"] == {"output": 4}
+        pid = deployment.deployment_metadata["pid"]
         zenml("deployment", "delete", deployed, "--yes", env=cli_env)
+        assert not _alive(pid)
+        with pytest.raises(KeyError):
+            record(deployed)
+
+
+class TestDeployInProcess:
+    """`pipeline.deploy(deployment_name=...)` from Python, as in a notebook."""
+
+    def test_deploy_invoke_deprovision(self, stack: str) -> None:
+        from zenml.client import Client
+        from zenml.deployers.utils import invoke_deployment
+        from zenml.utils import source_utils
+
+        from tests.pipelines.zenml_native import arithmetic
+
+        source_utils.set_custom_source_root(str(REPO_ROOT))  # a notebook's is its folder
+        client = Client()
+        previous = client.active_stack_model.id
+        name = f"notebook-{uuid.uuid4().hex[:8]}"
+        client.activate_stack(stack)
+        try:
+            deployment = arithmetic.deploy(deployment_name=name)
+            assert deployment.status == "running"
+            assert invoke_deployment(name, x=21, double=True)["outputs"] == {"output": 42}
+            pid = deployment.deployment_metadata["pid"]
+            client.deprovision_deployment(name)
+            assert record(name).status == "absent"
+            assert not _alive(pid)
+            client.delete_deployment(name)
+        finally:
+            client.activate_stack(previous)
 
 
 class TestSelfRegistration:

@@ -145,7 +145,7 @@ class ZenMLServingDeployer(BaseDeployer):
         url = f"http://{address}:{port}"
         health_url = f"{url}{DEFAULT_DEPLOYMENT_APP_HEALTH_URL_PATH}"
         log_file = Path(previous.log_file or self._log_file(deployment.id))
-        started = process.start_service(env, log_file, cwd=Path(source_utils.get_source_root()))
+        started = process.start_service(env, log_file, cwd=_working_dir(log_file.parent))
         metadata = ZenMLServingDeploymentMetadata(
             pid=started.pid,
             port=port,
@@ -262,6 +262,15 @@ class ZenMLServingDeployer(BaseDeployer):
         return os.path.join(
             get_global_config_directory(), "deployments", str(deployment_id), "zenml-serving.log"
         )
+
+
+def _working_dir(fallback: Path) -> Path:
+    """The service's working folder: the source root (so that step code reading relative
+    paths behaves as in a run), unless that folder is itself a Python package, where
+    granian would import `<package>.zenml_serving.app`; then `fallback`. Step code is
+    imported from ZENML_SERVING_SOURCE_ROOT either way."""
+    root = Path(source_utils.get_source_root())
+    return fallback if (root / "__init__.py").exists() else root
 
 
 def _check_paths(deployment: DeploymentResponse) -> None:

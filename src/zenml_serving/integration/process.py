@@ -9,6 +9,7 @@ ZENML_SERVING_SHUTDOWN_GRACE), and SIGKILL only past the deadline.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,6 +42,15 @@ _POLL_S = 0.2
 # are kept, so that Python neither warns about a running child at garbage collection nor
 # leaves a stopped one as a zombie (`stop_service` collects its exit status).
 _STARTED: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@atexit.register
+def _let_services_outlive_us() -> None:
+    """A service outlives the command that started it on purpose (`zenml pipeline deploy`):
+    drop the handles without Python's "subprocess is still running" warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        _STARTED.clear()
 
 
 class ServiceExitedError(RuntimeError):
