@@ -153,3 +153,31 @@ class TestNativeContractUnchanged:
     async def test_no_submit_route(self, native_client: AsyncTestClient[Litestar]) -> None:
         response = await native_client.post("/submit", json={"parameters": {}})
         assert response.status_code in (404, 405)
+
+
+class TestBothContractsInZenMLMode:
+    """With the switch, `?mode=` still gives the native answers (the playground uses it), and
+    the OpenAPI document describes both."""
+
+    async def test_explicit_mode_answers_natively(
+        self, zenml_client: AsyncTestClient[Litestar]
+    ) -> None:
+        sync = await zenml_client.post("/invoke?mode=sync", json={"parameters": {"x": "2"}})
+        assert sync.status_code == 200
+        assert sync.json()["status"] == "completed"
+        assert sync.json()["outputs"] == {"output": 2}
+        failed = await zenml_client.post("/invoke?mode=sync", json={"parameters": {"fail": True}})
+        assert failed.status_code == 500
+        assert failed.json()["step"] == "scale"
+        queued = await zenml_client.post("/invoke?mode=async", json={"parameters": {}})
+        assert queued.status_code == 202
+        assert queued.headers["location"] == f"/jobs/{queued.json()['job_id']}"
+
+    async def test_openapi_document_names_both_routes(
+        self, zenml_client: AsyncTestClient[Litestar]
+    ) -> None:
+        document = (await zenml_client.get("/schema/openapi.json")).json()
+        assert {"/invoke", "/submit"} <= set(document["paths"])
+        invoke = document["paths"]["/invoke"]["post"]
+        assert {"200", "202", "422", "500"} <= set(invoke["responses"])
+        assert "ZenMLInvokeRequest" in str(invoke["requestBody"])

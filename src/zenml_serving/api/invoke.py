@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     # built per pipeline at startup (api.schemas.build_invoke_request_model).
     InvokeRequest = pydantic.BaseModel
 
-__all__ = ["DisconnectWatch", "check_capture_override", "invoke"]
+__all__ = ["DisconnectWatch", "InvokeMode", "check_capture_override", "invoke", "run_invocation"]
 
 InvokeMode = Literal["sync", "async", "stream"]
 _WATCH_AFTER_S = 0.05
@@ -79,6 +79,13 @@ async def invoke(
     mode: Annotated[InvokeMode, QueryParameter(name="mode")] = "sync",
 ) -> Response[InvokeResponse | JobAccepted] | ServerSentEvent:
     """Validate, admit and run one invocation."""
+    return await run_invocation(data, request, ctx, mode)
+
+
+async def run_invocation(
+    data: Any, request: Request[Any, Any, Any], ctx: AppContext, mode: InvokeMode
+) -> Response[InvokeResponse | JobAccepted] | ServerSentEvent:
+    """The native contract of `POST /invoke` for a validated body, in `mode`."""
     invocation = invocation_from_request(data, mode=mode, capture_plan=ctx.capture_plan)
     check_capture_override(invocation, ctx)
     if mode == "sync":

@@ -93,8 +93,9 @@ def build_zenml_invoke_request_model(
         "ZenMLInvokeRequest",
         __config__=pydantic.ConfigDict(extra="forbid"),
         parameters=(parameters_model, parameters_field),
+        # The body's own fields keep exact JSON types (only parameters are converted).
         run_name=(
-            str | None,
+            Annotated[str, exact_json_type(str)] | None,
             pydantic.Field(
                 default=None,
                 max_length=255,
@@ -103,7 +104,7 @@ def build_zenml_invoke_request_model(
             ),
         ),
         skip_artifact_materialization=(
-            bool,
+            Annotated[bool, exact_json_type(bool)],
             pydantic.Field(
                 default=False,
                 description="Accepted for ZenML's client; outputs are always answered from "

@@ -12,7 +12,9 @@ Served with `ZENML_SERVING_API=zenml` (the `zenml-serving` deployer flavor sets 
 - `POST /submit` queues a job and answers `{"run_id": <job id>}`.
 
 Admission answers keep their status (`429` with `Retry-After`, `503` while draining): they
-say "try again", not "the pipeline failed".
+say "try again", not "the pipeline failed". A request that names `?mode=` (`sync`, `async`,
+`stream`: the playground does) gets the native answers instead, so both kinds of client
+share one service; its parameters are converted the same lax way.
 """
 
 from __future__ import annotations
@@ -24,13 +26,25 @@ from litestar import Request, Response, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.openapi import ResponseSpec
-from litestar.params import Body
+from litestar.params import Body, QueryParameter
+from litestar.response import ServerSentEvent
 
 from zenml_serving.api.context import AppContext
-from zenml_serving.api.invoke import DisconnectWatch, check_capture_override
+from zenml_serving.api.invoke import (
+    DisconnectWatch,
+    InvokeMode,
+    check_capture_override,
+    run_invocation,
+)
 from zenml_serving.api.request_limits import vet_json_body
-from zenml_serving.api.responses import DocumentedOperation, problem_responses
-from zenml_serving.api.schemas import ZenMLInvokeMetadata, ZenMLInvokeResponse, ZenMLSubmitResponse
+from zenml_serving.api.responses import DocumentedOperation, InvokeOperation, problem_responses
+from zenml_serving.api.schemas import (
+    InvokeResponse,
+    JobAccepted,
+    ZenMLInvokeMetadata,
+    ZenMLInvokeResponse,
+    ZenMLSubmitResponse,
+)
 from zenml_serving.engine.cancellation import InvocationCancelledError
 from zenml_serving.engine.engine import StepFailedError
 from zenml_serving.execution.invocation import Invocation, invocation_from_request
@@ -53,16 +67,28 @@ __all__ = ["invoke_zenml", "submit_zenml"]
     description=(
         "Runs the served pipeline with `parameters` and answers as ZenML's deployment server: "
         "200 with `success`, `outputs`, `execution_time`, `metadata` and `error` (a failing "
-        "step is `success: false`). String values are converted to the parameter types."
+        "step is `success: false`). String values are converted to the parameter types. With "
+        "`mode` (`sync`, `async`, `stream`): the native answers instead (InvokeResponse, "
+        "202 JobAccepted, Server-Sent Events, problems)."
     ),
     status_code=200,
     tags=["invoke"],
     before_request=vet_json_body,
     responses={
-        200: ResponseSpec(ZenMLInvokeResponse, description="Success or a failed run"),
-        **problem_responses(400, 401, 403, 413, 415, 422, 429, 503),
+        200: ResponseSpec(
+            ZenMLInvokeResponse | InvokeResponse,  # type: ignore[arg-type]
+            description="Without `mode`: ZenML's answer (success or a failed run); "
+            "`mode=sync`: the outputs; `mode=stream`: the job's Server-Sent Events",
+            generate_examples=False,
+        ),
+        202: ResponseSpec(
+            JobAccepted,
+            description="`mode=async`: the job was queued (`Location` names it)",
+            generate_examples=False,
+        ),
+        **problem_responses(400, 401, 403, 413, 415, 422, 429, 499, 500, 503, 504),
     },
-    operation_class=DocumentedOperation,
+    operation_class=InvokeOperation,
 )
 async def invoke_zenml(
     data: Annotated[
@@ -71,8 +97,11 @@ async def invoke_zenml(
     ],
     request: Request[Any, Any, Any],
     ctx: NamedDependency[AppContext],
-) -> Response[ZenMLInvokeResponse]:
+    mode: Annotated[InvokeMode | None, QueryParameter(name="mode")] = None,
+) -> Response[Any] | ServerSentEvent:
     """Validate, admit and run one invocation; a failed run is a 200 with `success: false`."""
+    if mode is not None:
+        return await run_invocation(data, request, ctx, mode)
     invocation = invocation_from_request(data, mode="sync", capture_plan=ctx.capture_plan)
     check_capture_override(invocation, ctx)
     stop = StopSignal()
