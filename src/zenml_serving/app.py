@@ -35,7 +35,7 @@ from zenml_serving.api.schemas import (
 )
 from zenml_serving.api.security import BearerKeyMiddleware, add_security_headers, cors_config
 from zenml_serving.api.streaming import stream_job, stream_socket
-from zenml_serving.api.zenml_api import invoke_zenml, submit_zenml
+from zenml_serving.api.zenml_api import invoke_zenml, submit_zenml, zenml_docs
 from zenml_serving.capture import (
     CaptureConfigError,
     CaptureDefaults,
@@ -181,7 +181,11 @@ def create_app(
 
     app = Litestar(
         route_handlers=[
-            *([invoke_zenml, submit_zenml] if config.api_style == "zenml" else [invoke]),
+            *(
+                [invoke_zenml, submit_zenml, zenml_docs]
+                if config.api_style == "zenml"
+                else [invoke]
+            ),
             list_jobs,
             get_job,
             cancel_job,

@@ -181,3 +181,10 @@ class TestBothContractsInZenMLMode:
         invoke = document["paths"]["/invoke"]["post"]
         assert {"200", "202", "422", "500"} <= set(invoke["responses"])
         assert "ZenMLInvokeRequest" in str(invoke["requestBody"])
+
+    async def test_the_docs_link_zenml_prints_leads_to_the_documentation(
+        self, zenml_client: AsyncTestClient[Litestar]
+    ) -> None:
+        docs = await zenml_client.get("/docs")
+        assert docs.status_code == 200
+        assert docs.url.path == "/schema/swagger"

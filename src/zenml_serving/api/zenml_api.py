@@ -22,12 +22,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
-from litestar import Request, Response, post
+from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.openapi import ResponseSpec
 from litestar.params import Body, QueryParameter
-from litestar.response import ServerSentEvent
+from litestar.response import Redirect, ServerSentEvent
 
 from zenml_serving.api.context import AppContext
 from zenml_serving.api.invoke import (
@@ -58,7 +58,11 @@ if TYPE_CHECKING:
     # Resolved from the app's signature_namespace (api.schemas.build_zenml_invoke_request_model).
     ZenMLInvokeRequest = pydantic.BaseModel
 
-__all__ = ["invoke_zenml", "submit_zenml"]
+__all__ = ["invoke_zenml", "submit_zenml", "zenml_docs"]
+
+# ZenML's CLI prints `<url>/docs` (and the server has `/redoc`): Litestar renders the same
+# document under /schema.
+_DOCS = {"/docs": "/schema/swagger", "/redoc": "/schema/redoc"}
 
 
 @post(
@@ -163,6 +167,12 @@ async def submit_zenml(
         status_code=202,
         headers={"Location": f"/jobs/{record.job_id}"},
     )
+
+
+@get(list(_DOCS), include_in_schema=False, status_code=307)
+async def zenml_docs(request: Request[Any, Any, Any]) -> Redirect:
+    """`/docs` and `/redoc`, where ZenML's CLI points, lead to the API documentation."""
+    return Redirect(_DOCS[request.url.path], status_code=307)
 
 
 def _metadata(invocation: Invocation, ctx: AppContext) -> ZenMLInvokeMetadata:
