@@ -270,6 +270,12 @@ class TestSelfRegistration:
         body = invoke_deployment(name, x="7", double="true")
         assert body["outputs"] == {"output": 14}
         assert body["metadata"]["deployment_name"] == name
+        assert body["metadata"]["deployment_id"] == str(deployment.id)
+
+        # ZenML's lifecycle commands know it is not theirs to stop
+        assert Client().refresh_deployment(name).status == "running"
+        with pytest.raises(Exception, match="registered itself"):
+            Client().deprovision_deployment(name)
 
         assert service.terminate() == 0
         gone = record(name)

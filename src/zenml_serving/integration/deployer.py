@@ -171,7 +171,7 @@ class ZenMLServingDeployer(BaseDeployer):
     def do_get_deployment_state(self, deployment: DeploymentResponse) -> DeploymentOperationalState:
         """Running while the process lives (ZenML then probes `/health`); absent without one."""
         meta = ZenMLServingDeploymentMetadata.of(deployment)
-        metadata = meta.model_dump(exclude_none=True)
+        metadata = dict(deployment.deployment_metadata or {})  # kept whole: it is not all ours
         if meta.self_registered and deployment.url:
             healthy = process.probe(f"{deployment.url}{DEFAULT_DEPLOYMENT_APP_HEALTH_URL_PATH}")
             return DeploymentOperationalState(
