@@ -288,3 +288,31 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+class TestRollingUpdate:
+    """Two instances under one name: the one that drains first leaves the record to the one
+    that announced itself last."""
+
+    def test_the_record_follows_the_last_announced_instance(
+        self, service_factory: ServiceFactory
+    ) -> None:
+        name = f"rolling-{uuid.uuid4().hex[:8]}"
+        env = {"ZENML_SERVING_DEPLOYMENT_NAME": name, "ZENML_SERVING_API": "zenml"}
+        old = service_factory(snapshot_of(TARGET), **env)
+        wait_until(lambda: _url_of(name) == old.url, timeout_s=60, what="the first instance")
+        new = service_factory(snapshot_of(TARGET), **env)
+        wait_until(lambda: _url_of(name) == new.url, timeout_s=60, what="the second instance")
+
+        assert old.terminate() == 0
+        assert record(name).status == "running"
+        assert record(name).url == new.url
+        assert new.terminate() == 0
+        assert record(name).status == "absent"
+
+
+def _url_of(name: str) -> str | None:
+    try:
+        return str(record(name).url)
+    except KeyError:
+        return None
