@@ -114,15 +114,15 @@ class ZenMLServingDeployer(BaseDeployer):
         settings = cast("ZenMLServingDeployerSettings", self.get_settings(deployment.snapshot))
         _check_paths(deployment)
         self._check_capture(deployment)
-        previous = ZenMLServingDeploymentMetadata.of(deployment)
-        if previous.pid is not None:
-            process.stop_service(previous.pid, timeout_s=float(timeout))
-        port = self._port(settings, previous)
         if deployment.auth_key and len(deployment.auth_key) < 16:
             raise DeploymentProvisionError(
                 "zenml-serving needs an auth key of at least 16 characters: set a longer "
                 "`auth_key` in the deployer settings, or `generate_auth_key=True`"
             )
+        previous = ZenMLServingDeploymentMetadata.of(deployment)
+        if previous.pid is not None:
+            process.stop_service(previous.pid, timeout_s=float(timeout))
+        port = self._port(settings, previous)
 
         env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
         env.update(settings.service_environment())
@@ -142,7 +142,7 @@ class ZenMLServingDeployer(BaseDeployer):
             env["ZENML_SERVING_AUTH_KEY"] = deployment.auth_key
 
         address = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host  # noqa: S104
-        url = f"http://{address}:{port}"
+        url = f"http://[{address}]:{port}" if ":" in address else f"http://{address}:{port}"
         health_url = f"{url}{DEFAULT_DEPLOYMENT_APP_HEALTH_URL_PATH}"
         log_file = Path(previous.log_file or self._log_file(deployment.id))
         started = process.start_service(env, log_file, cwd=_working_dir(log_file.parent))
@@ -184,9 +184,7 @@ class ZenMLServingDeployer(BaseDeployer):
         if not process.is_running(meta.pid):
             return DeploymentOperationalState(status=DeploymentStatus.ERROR, metadata=metadata)
         return DeploymentOperationalState(
-            status=DeploymentStatus.RUNNING,
-            url=f"http://{meta.address}:{meta.port}",
-            metadata=metadata,
+            status=DeploymentStatus.RUNNING, url=deployment.url, metadata=metadata
         )
 
     def do_get_deployment_state_logs(
