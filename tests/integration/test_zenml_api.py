@@ -188,3 +188,20 @@ class TestBothContractsInZenMLMode:
         docs = await zenml_client.get("/docs")
         assert docs.status_code == 200
         assert docs.url.path == "/schema/swagger"
+
+
+class TestZenMLTimeout:
+    """A timed-out run is also `success: false` (the error says what to raise)."""
+
+    async def test_timeout_is_success_false(self) -> None:
+        app = create_app(
+            ServingConfig(api_style="zenml", create_runs=False, request_timeout_s=0.2),
+            served_pipeline=served("tests.pipelines.slow:slow_pipeline"),
+        )
+        async with AsyncTestClient(app) as client:
+            response = await client.post("/invoke", json={"parameters": {"first_s": "0.5"}})
+        assert response.status_code == 200
+        body = response.json()
+        assert body["success"] is False
+        assert body["outputs"] is None
+        assert "timed out" in body["error"]

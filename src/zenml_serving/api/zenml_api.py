@@ -45,7 +45,7 @@ from zenml_serving.api.schemas import (
     ZenMLInvokeResponse,
     ZenMLSubmitResponse,
 )
-from zenml_serving.engine.cancellation import InvocationCancelledError
+from zenml_serving.engine.cancellation import InvocationCancelledError, InvocationTimeoutError
 from zenml_serving.engine.engine import StepFailedError
 from zenml_serving.execution.invocation import Invocation, invocation_from_request
 from zenml_serving.execution.outputs import OutputNotSerializableError
@@ -118,6 +118,11 @@ async def invoke_zenml(
         outputs = result.outputs
     except StepFailedError as exc:
         error = f"step '{exc.step}' raised {type(exc.error).__name__}: {exc.error}"
+    except InvocationTimeoutError as exc:
+        error = (
+            f"timed out ({exc}); raise ZENML_SERVING_REQUEST_TIMEOUT or move long work to an "
+            "orchestrator"
+        )
     except (InvocationCancelledError, OutputNotSerializableError) as exc:
         error = str(exc)
     finally:
