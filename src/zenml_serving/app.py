@@ -2,8 +2,9 @@
 
 `granian --interface asgi --factory zenml_serving.app:create_app` calls it with no arguments:
 configuration comes from the environment and the snapshot is loaded from the ZenML store.
-Tests pass a ServingConfig and, where they need to, a ServedPipeline built from plain
-functions.
+`uvicorn zenml_serving.app:app` (or granian without `--factory`) takes `app`, which does the
+same on its first call, in the worker that serves it. Tests pass a ServingConfig and, where
+they need to, a ServedPipeline built from plain functions.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import gc
 import time
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from litestar import Litestar
@@ -24,7 +25,7 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 
 from zenml_serving import __version__
 from zenml_serving.api.admin import reload
-from zenml_serving.api.context import AppContext
+from zenml_serving.api.context import AppContext, DeploymentIdentity
 from zenml_serving.api.errors import PROBLEM_MAP
 from zenml_serving.api.head import HeadAsGet
 from zenml_serving.api.invoke import invoke
@@ -32,10 +33,14 @@ from zenml_serving.api.jobs import cancel_job, get_job, list_jobs
 from zenml_serving.api.metrics import metrics
 from zenml_serving.api.ops import health, info, livez, status
 from zenml_serving.api.request_limits import STATE_KEY, ParameterLimits
-from zenml_serving.api.schemas import build_invoke_request_model
+from zenml_serving.api.schemas import (
+    build_invoke_request_model,
+    build_zenml_invoke_request_model,
+)
 from zenml_serving.api.security import BearerKeyMiddleware, add_security_headers, cors_config
 from zenml_serving.api.stream_limits import StreamAdmission, StreamLimits
 from zenml_serving.api.streaming import OpenSockets, stream_job, stream_socket
+from zenml_serving.api.zenml_api import invoke_zenml, submit_zenml, zenml_docs
 from zenml_serving.capture import (
     CaptureConfigError,
     CaptureDefaults,
@@ -46,6 +51,7 @@ from zenml_serving.capture import (
 from zenml_serving.config import ConfigError, ServingConfig
 from zenml_serving.deployment.hooks import HookFailedError
 from zenml_serving.deployment.loader import DeploymentLoadError, load_served_pipeline
+from zenml_serving.deployment.parameters import relaxed_parameters_model
 from zenml_serving.engine.engine import DirectExecutionEngine
 from zenml_serving.execution.backends import build_backend
 from zenml_serving.execution.manager import ServingExecutionManager
@@ -61,14 +67,16 @@ from zenml_serving.tracking.recorder import ZenStoreRecorder
 from zenml_serving.tracking.writer import TrackingWriter
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
     from contextlib import AbstractAsyncContextManager
+
+    import pydantic
 
     from zenml_serving.deployment.model import ServedPipeline
     from zenml_serving.execution.invocation import Invocation, InvocationListener
     from zenml_serving.tracking.capture import CapturedInvocation
 
-__all__ = ["create_app"]
+__all__ = ["app", "create_app"]
 
 _log = structlog.stdlib.get_logger(__name__)
 
@@ -131,7 +139,7 @@ def create_app(
         on_outcome=telemetry.count_outcome,
         max_job_bytes=config.max_job_bytes,
     )
-    invoke_request_model = build_invoke_request_model(served_pipeline.parameters_model)
+    invoke_request_model = _invoke_request_model(config, served_pipeline)
     context = AppContext(
         config=config,
         pipeline=served_pipeline,
@@ -144,13 +152,21 @@ def create_app(
         versions=lifecycle.versions,
         reloader=lifecycle.reloader,
         tracking=tracking[0] if tracking is not None else None,
+        deployment=DeploymentIdentity(
+            str(served_pipeline.deployment_id) if served_pipeline.deployment_id else None,
+            served_pipeline.deployment_name,
+        ),
     )
 
     lifespan = _lifespan(config, context, lifecycle, telemetry, tracking[0] if tracking else None)
 
     app = Litestar(
         route_handlers=[
-            invoke,
+            *(
+                [invoke_zenml, submit_zenml, zenml_docs]
+                if config.api_style == "zenml"
+                else [invoke]
+            ),
             list_jobs,
             get_job,
             cancel_job,
@@ -177,8 +193,11 @@ def create_app(
         cors_config=cors_config(config),
         before_send=[add_security_headers],
         request_max_body_size=config.max_request_bytes,
-        signature_namespace={"InvokeRequest": invoke_request_model},
-        lifespan=[lifespan],
+        signature_namespace={
+            "InvokeRequest": invoke_request_model,
+            "ZenMLInvokeRequest": invoke_request_model,
+        },
+        lifespan=[lifespan, *_self_registration(config, served_pipeline, context)],
         plugins=[
             ProblemDetailsPlugin(
                 ProblemDetailsConfig(
@@ -282,6 +301,69 @@ def _start_versions(
         load=lambda current: _load(config, reuse=current),
         load_duration_s=time.perf_counter() - started,
     )
+
+
+def _invoke_request_model(
+    config: ServingConfig, pipeline: ServedPipeline
+) -> type[pydantic.BaseModel]:
+    """The invoke body: ours (strict types), or ZenML's (`ZENML_SERVING_API=zenml`)."""
+    if config.api_style == "zenml":
+        return build_zenml_invoke_request_model(relaxed_parameters_model(pipeline.parameters_model))
+    return build_invoke_request_model(pipeline.parameters_model)
+
+
+def _self_registration(
+    config: ServingConfig, pipeline: ServedPipeline, context: AppContext
+) -> list[Callable[[Litestar], AbstractAsyncContextManager[None]]]:
+    """A lifespan keeping the deployment record (ZENML_SERVING_DEPLOYMENT_NAME), if set: it
+    enters once the service is ready and leaves before the manager stops."""
+    if config.deployment_name is None:
+        return []
+    from zenml_serving.integration.registration import SelfRegistration
+
+    registration = SelfRegistration(config, pipeline)
+
+    @asynccontextmanager
+    async def registered(_: Litestar) -> AsyncIterator[None]:
+        await registration.announce(context.deployment)
+        try:
+            yield
+        finally:
+            await registration.withdraw()
+
+    return [registered]
+
+
+class _LazyApp:
+    """`app` for servers that take an ASGI object, not a factory (`uvicorn
+    zenml_serving.app:app`): `create_app()` from the environment on the first call (the
+    lifespan startup), so that importing this module loads nothing. A startup problem is
+    reported to the server as a failed lifespan startup (it then exits), after the one log
+    line that says what to do."""
+
+    def __init__(self) -> None:
+        self._app: Litestar | None = None
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        if self._app is None:
+            try:
+                self._app = create_app()
+            except SystemExit:
+                if scope["type"] != "lifespan":
+                    raise
+                await receive()  # lifespan.startup
+                await send({"type": "lifespan.startup.failed", "message": "startup failed"})
+                return
+        await self._app(scope, receive, send)  # type: ignore[arg-type]
+
+
+app = _LazyApp()
+"""ASGI app built lazily from the environment (`uvicorn zenml_serving.app:app`)."""
 
 
 def _freeze_startup_heap() -> None:

@@ -18,9 +18,17 @@ from urllib.parse import urlsplit, urlunsplit
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["CAPTURE_MODES", "JOB_BACKENDS", "ConfigError", "ServingConfig", "redact_url"]
+__all__ = [
+    "API_STYLES",
+    "CAPTURE_MODES",
+    "JOB_BACKENDS",
+    "ConfigError",
+    "ServingConfig",
+    "redact_url",
+]
 
 CAPTURE_MODES = ("full", "sampled", "errors_only", "metadata", "none")
+API_STYLES = ("native", "zenml")
 _LOG_FORMATS = ("auto", "json", "console")
 _TRACES_EXPORTERS = ("none", "otlp", "console")
 _OTLP_PROTOCOLS = ("http/protobuf", "grpc")
@@ -191,6 +199,23 @@ class ServingConfig:
     a batch holds the GIL, and a big one stalls the requests running meanwhile."""
     otel_bsp_schedule_delay_ms: int = 500
     """OTEL_BSP_SCHEDULE_DELAY: milliseconds between exports (the SDK's default is 5000)."""
+    api_style: str = "native"
+    """ZENML_SERVING_API: `native` (strict types, problem+json errors, `?mode=`) or `zenml`
+    (`POST /invoke` and `POST /submit` answer ZenML's client as ZenML's own deployment server
+    does: string values coerced to the parameter types, a failing step is 200
+    `success: false`). The `zenml-serving` deployer flavor sets `zenml`."""
+    deployment_name: str | None = None
+    """ZENML_SERVING_DEPLOYMENT_NAME: register this service as the ZenML deployment of that
+    name when ready (url, status `running`, auth key) and mark it absent when draining, so
+    that `zenml deployment invoke NAME` reaches it. Unset: no store writes."""
+    public_url: str | None = None
+    """ZENML_SERVING_PUBLIC_URL: the URL written in the deployment record (default
+    `http://<host>:<port>`, 127.0.0.1 for a wildcard host); set it behind a Service or
+    load balancer."""
+    deployer: str | None = None
+    """ZENML_SERVING_DEPLOYER: name or ID of the deployer component a self-registered record
+    names (ZenML requires one); default: the `zenml-serving` component, created with its
+    flavor if missing."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingConfig:
@@ -368,6 +393,28 @@ class ServingConfig:
             otel_bsp_schedule_delay_ms=_get(
                 env, "OTEL_BSP_SCHEDULE_DELAY", 500, _int_in(1, 600_000), "1..600000 (ms)"
             ),
+            api_style=_get(
+                env,
+                "ZENML_SERVING_API",
+                "native",
+                _choice(API_STYLES, lower=True),
+                " | ".join(API_STYLES),
+            ),
+            deployment_name=_get(
+                env,
+                "ZENML_SERVING_DEPLOYMENT_NAME",
+                None,
+                _deployment_name,
+                "a deployment name: 1-255 characters, no spaces at either end",
+            ),
+            public_url=_get(
+                env,
+                "ZENML_SERVING_PUBLIC_URL",
+                None,
+                _http_url,
+                "an http:// or https:// URL without query, e.g. http://churn.ml.svc:8001",
+            ),
+            deployer=_get(env, "ZENML_SERVING_DEPLOYER", None, str, "a deployer name or ID"),
             auth_key=_get(
                 env,
                 "ZENML_SERVING_AUTH_KEY",
@@ -550,6 +597,19 @@ def _choice(options: tuple[str, ...], *, lower: bool = False) -> Callable[[str],
 
 def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+
+
+def _deployment_name(raw: str) -> str:
+    if len(raw) > 255:
+        raise ValueError(raw)
+    return raw
+
+
+def _http_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ValueError(raw)
+    return raw.rstrip("/")
 
 
 def _auth_key(raw: str) -> str:

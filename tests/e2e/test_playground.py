@@ -472,7 +472,7 @@ class TestRunning:
         sent = tab.api_requests("/invoke")[-1]
         curl = page.locator("#curl-line").input_value()
         words = shlex.split(curl)
-        assert words[:5] == ["curl", "-sS", "-X", "POST", tab.service.url + "/invoke"]
+        assert words[:5] == ["curl", "-sS", "-X", "POST", tab.service.url + "/invoke?mode=sync"]
         assert json.loads(words[words.index("-d") + 1]) == json.loads(sent.post_data or "")
         assert json.loads(sent.post_data or "") == {
             "parameters": {

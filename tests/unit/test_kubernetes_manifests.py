@@ -3,7 +3,10 @@ match the pods, probes call real endpoints on the real port, termination outlast
 the HPA scales the Deployment on metrics the adapter rules produce, and every setting is one
 the service reads and accepts.
 
-No cluster here: this is structure only (nothing was applied to a real Kubernetes).
+Every manifest is validated against Kubernetes' own JSON schemas (`kubernetes-validate`,
+strict: an unknown or misplaced field is an error); the other tests check what a schema
+cannot. No cluster here: nothing was applied to a real Kubernetes, and no image was built
+(deploy/Dockerfile is checked against the manifests, not run).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -73,6 +77,74 @@ def container(pod: dict[str, Any]) -> dict[str, Any]:
 
 def env_of(manifests: dict[str, dict[str, Any]]) -> dict[str, str]:
     return {**manifests["ConfigMap"]["data"], **manifests["Secret"]["stringData"]}
+
+
+# The oldest minor the manifests promise, and the newest the validator ships.
+KUBERNETES_VERSIONS = ("1.31.0", kubernetes_validate.latest_version())
+
+
+class TestKubernetesSchemas:
+    """Each resource is valid for current Kubernetes, strictly (kustomize's own file has no
+    Kubernetes schema: TestShape checks it)."""
+
+    @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+    def test_every_resource_passes_strict_validation(
+        self, manifests: dict[str, dict[str, Any]], version: str
+    ) -> None:
+        for kind, document in manifests.items():
+            if kind == "Kustomization":
+                continue
+            resource = {k: v for k, v in document.items() if k != "_file"}
+            try:
+                kubernetes_validate.validate(resource, version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                pytest.fail(f"{document['_file']} ({kind}) is invalid for {version}: {exc}")
+
+    def test_a_misplaced_field_is_caught(self, manifests: dict[str, dict[str, Any]]) -> None:
+        """The validation has teeth: a probe field one level too high is refused."""
+        broken = {k: v for k, v in manifests["Deployment"].items() if k != "_file"}
+        broken = yaml.safe_load(yaml.safe_dump(broken))
+        container = broken["spec"]["template"]["spec"]["containers"][0]
+        container["periodSeconds"] = 5
+        with pytest.raises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate(broken, KUBERNETES_VERSIONS[-1], strict=True)
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> str:
+    return (REPO_ROOT / "deploy" / "Dockerfile").read_text()
+
+
+class TestImage:
+    """deploy/Dockerfile agrees with the Deployment: user, port, command, source root."""
+
+    def test_slim_base_installed_from_the_lock(self, dockerfile: str) -> None:
+        assert re.search(r"^FROM python:\$\{PYTHON_VERSION\}-slim\b", dockerfile, re.M)
+        assert "pip install -c requirements/dev.lock ." in dockerfile
+
+    def test_runs_as_the_deployments_non_root_user(
+        self, dockerfile: str, pod: dict[str, Any]
+    ) -> None:
+        context = pod["spec"]["securityContext"]
+        user = re.findall(r"^USER (\d+):(\d+)$", dockerfile, re.M)
+        assert user == [(str(context["runAsUser"]), str(context["runAsGroup"]))]
+
+    def test_port_and_command_match_the_container(
+        self, dockerfile: str, container: dict[str, Any]
+    ) -> None:
+        port = container["ports"][0]["containerPort"]
+        assert f"EXPOSE {port}" in dockerfile
+        assert f"ZENML_SERVICE_PORT={port}" in dockerfile
+        command = re.search(r"^CMD (.+)$", dockerfile, re.M)
+        assert command is not None
+        assert yaml.safe_load(command.group(1)) == container["command"]
+
+    def test_zenml_config_lives_on_a_writable_volume(
+        self, dockerfile: str, container: dict[str, Any]
+    ) -> None:
+        path = Path(re.findall(r"ZENML_CONFIG_PATH=(\S+)", dockerfile)[0])
+        mounts = [Path(m["mountPath"]) for m in container["volumeMounts"]]
+        assert any(path.is_relative_to(m) for m in mounts)
 
 
 class TestShape:

@@ -23,7 +23,22 @@ if TYPE_CHECKING:
     from zenml_serving.loop_monitor import LoopLagMonitor
     from zenml_serving.tracking.writer import TrackingWriter
 
-__all__ = ["AppContext"]
+__all__ = ["AppContext", "DeploymentIdentity"]
+
+
+class DeploymentIdentity:
+    """The ZenML deployment record this service answers for (ZenML's `metadata`): the one it
+    was loaded from, or the one it registered itself as (`ZENML_SERVING_DEPLOYMENT_NAME`)."""
+
+    __slots__ = ("id", "name")
+
+    def __init__(self, deployment_id: str | None = None, name: str | None = None) -> None:
+        self.id = deployment_id
+        self.name = name
+
+    def current(self) -> tuple[str | None, str | None]:
+        """`(id, name)`, either None when unknown."""
+        return self.id, self.name
 
 
 class AppContext:
@@ -32,6 +47,7 @@ class AppContext:
     __slots__ = (
         "capture_plan",
         "config",
+        "deployment",
         "invoke_request_model",
         "loop_monitor",
         "manager",
@@ -59,8 +75,10 @@ class AppContext:
         versions: ServedVersions,
         reloader: Reloader,
         tracking: TrackingWriter | None = None,
+        deployment: DeploymentIdentity | None = None,
     ) -> None:
         self.config = config
+        self.deployment = deployment if deployment is not None else DeploymentIdentity()
         self.capture_plan = capture_plan
         self.tracking = tracking
         """The ZenML run tracking writer (None when runs are off)."""

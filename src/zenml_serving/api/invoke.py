@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     # built per pipeline at startup (api.schemas.build_invoke_request_model).
     InvokeRequest = pydantic.BaseModel
 
-__all__ = ["invoke"]
+__all__ = ["DisconnectWatch", "InvokeMode", "check_capture_override", "invoke", "run_invocation"]
 
 InvokeMode = Literal["sync", "async", "stream"]
 _WATCH_AFTER_S = 0.05
@@ -82,15 +82,15 @@ async def invoke(
     mode: Annotated[InvokeMode, QueryParameter(name="mode")] = "sync",
 ) -> Response[InvokeResponse | JobAccepted] | ServerSentEvent:
     """Validate, admit and run one invocation."""
+    return await run_invocation(data, request, ctx, mode)
+
+
+async def run_invocation(
+    data: Any, request: Request[Any, Any, Any], ctx: AppContext, mode: InvokeMode
+) -> Response[InvokeResponse | JobAccepted] | ServerSentEvent:
+    """The native contract of `POST /invoke` for a validated body, in `mode`."""
     invocation = invocation_from_request(data, mode=mode, capture_plan=ctx.capture_plan)
-    if invocation.capture_override is not None and ctx.config.capture_override == "deny":
-        raise problem(
-            403,
-            "capture-override-denied",
-            "Capture override not allowed",
-            "this service is configured with ZENML_SERVING_CAPTURE_OVERRIDE=deny; remove "
-            "`capture_override` from the request",
-        )
+    check_capture_override(invocation, ctx)
     if mode == "sync":
         return await _invoke_sync(invocation, request, ctx)
     record = await ctx.manager.submit(invocation)
@@ -109,11 +109,23 @@ async def invoke(
     )
 
 
+def check_capture_override(invocation: Invocation, ctx: AppContext) -> None:
+    """403 when the request overrides capture and the operator forbids it."""
+    if invocation.capture_override is not None and ctx.config.capture_override == "deny":
+        raise problem(
+            403,
+            "capture-override-denied",
+            "Capture override not allowed",
+            "this service is configured with ZENML_SERVING_CAPTURE_OVERRIDE=deny; remove "
+            "`capture_override` from the request",
+        )
+
+
 async def _invoke_sync(
     invocation: Invocation, request: Request[Any, Any, Any], ctx: AppContext
 ) -> Response[InvokeResponse | JobAccepted]:
     stop = StopSignal()
-    watch = _DisconnectWatch(request, stop)
+    watch = DisconnectWatch(request, stop)
     try:
         result = await ctx.manager.invoke(invocation, stop)
     except (StepFailedError, InvocationCancelledError, OutputNotSerializableError) as exc:
@@ -142,12 +154,13 @@ async def _invoke_sync(
                 for s in result.steps
             ],
             trace_id=invocation.attributes.get("trace_id"),
+            execution_time=result.duration_s,
         ),
         headers={"X-Invocation-Id": invocation.id},
     )
 
 
-class _DisconnectWatch:
+class DisconnectWatch:
     """Sets `stop` when the client goes away, so its invocation is cancelled.
 
     Listening for the disconnect needs a task reading the ASGI `receive` channel; most sync

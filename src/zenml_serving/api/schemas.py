@@ -28,7 +28,11 @@ __all__ = [
     "JobView",
     "Problem",
     "StepSummary",
+    "ZenMLInvokeMetadata",
+    "ZenMLInvokeResponse",
+    "ZenMLSubmitResponse",
     "build_invoke_request_model",
+    "build_zenml_invoke_request_model",
     "iso",
 ]
 
@@ -72,6 +76,47 @@ def build_invoke_request_model(
     return model
 
 
+def build_zenml_invoke_request_model(
+    parameters_model: type[pydantic.BaseModel],
+) -> type[pydantic.BaseModel]:
+    """The body ZenML's client and server use (`ZENML_SERVING_API=zenml`): `parameters`
+    validated by `parameters_model` (the lax one), `run_name`, `skip_artifact_materialization`,
+    and our optional `capture_override`. Unknown top-level fields are refused (ZenML's server
+    ignores them: here a typo must not drop a field silently)."""
+    required = any(f.is_required() for f in parameters_model.model_fields.values())
+    closed: dict[str, Any] = {"json_schema_extra": {"additionalProperties": False}}
+    parameters_field: Any = (
+        pydantic.Field(..., **closed)
+        if required
+        else pydantic.Field(default_factory=parameters_model, **closed)
+    )
+    model: type[pydantic.BaseModel] = pydantic.create_model(
+        "ZenMLInvokeRequest",
+        __config__=pydantic.ConfigDict(extra="forbid"),
+        parameters=(parameters_model, parameters_field),
+        # The body's own fields keep exact JSON types (only parameters are converted).
+        run_name=(
+            Annotated[str, exact_json_type(str)] | None,
+            pydantic.Field(
+                default=None,
+                max_length=255,
+                description="Name of the ZenML run this invocation is recorded as (when the "
+                "capture policy records one)",
+            ),
+        ),
+        skip_artifact_materialization=(
+            Annotated[bool, exact_json_type(bool)],
+            pydantic.Field(
+                default=False,
+                description="Accepted for ZenML's client; outputs are always answered from "
+                "memory here (artifacts are written only by run tracking, after the answer)",
+            ),
+        ),
+        capture_override=(CaptureOverride, pydantic.Field(default=None, **closed)),
+    )
+    return model
+
+
 def iso(timestamp: float | None) -> str | None:
     """An epoch timestamp as ISO 8601 UTC, or None."""
     if timestamp is None:
@@ -99,6 +144,48 @@ class InvokeResponse(msgspec.Struct, kw_only=True):
     duration_ms: float
     steps: list[StepSummary]
     trace_id: str | None = None
+    success: Literal[True] = True
+    """ZenML's field: always true here (failures are problems)."""
+    execution_time: float = 0.0
+    """ZenML's field: `duration_ms` in seconds."""
+
+
+class ZenMLInvokeMetadata(msgspec.Struct, kw_only=True):
+    """`metadata` of ZenML's invoke answer (`deployers/server/models.py`)."""
+
+    deployment_id: str | None
+    deployment_name: str | None
+    snapshot_id: str
+    snapshot_name: str | None
+    pipeline_name: str
+    run_id: str | None
+    """Always null: the ZenML run (if the capture policy records one) is written after the
+    answer, by the tracking writer; find it by `run_name`."""
+    run_index: int | None
+    run_name: str | None
+    """The ZenML run this invocation is recorded as, or null when none is recorded."""
+    parameters_used: dict[str, Any]
+
+
+class ZenMLInvokeResponse(msgspec.Struct, kw_only=True):
+    """`POST /invoke` with `ZENML_SERVING_API=zenml`: ZenML's answer, 200 even when a step
+    failed (`success: false`, `error`)."""
+
+    success: bool
+    outputs: dict[str, Any] | None
+    execution_time: float
+    """Seconds."""
+    metadata: ZenMLInvokeMetadata
+    error: str | None
+    invocation_id: str
+    """zenml-serving's id of the invocation (also the `X-Invocation-Id` header)."""
+
+
+class ZenMLSubmitResponse(msgspec.Struct, kw_only=True):
+    """`POST /submit` (`ZENML_SERVING_API=zenml`): the job was queued; `run_id` is its job id
+    (`GET /jobs/{run_id}`)."""
+
+    run_id: str
 
 
 class JobAccepted(msgspec.Struct, kw_only=True):

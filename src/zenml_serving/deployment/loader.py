@@ -15,6 +15,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import pydantic
 
 from zenml_serving.deployment.artifacts import ArtifactLoadError, ArtifactResolver
+from zenml_serving.deployment.capture_declarations import (
+    ConflictingCaptureError,
+    declared_capture,
+)
 from zenml_serving.deployment.features import (
     UnsupportedFeatureError,
     check_pipeline_features,
@@ -45,11 +49,9 @@ if TYPE_CHECKING:
 
     from zenml.client import Client
     from zenml.config.step_configurations import Step
-    from zenml.models import PipelineSnapshotResponse
+    from zenml.models import DeploymentResponse, PipelineSnapshotResponse
 
 __all__ = ["DeploymentLoadError", "load_served_pipeline"]
-
-CAPTURE_KEY = "serving_capture"
 
 
 class DeploymentLoadError(RuntimeError):
@@ -71,11 +73,11 @@ def load_served_pipeline(
     from zenml.utils import source_utils
 
     client = client if client is not None else _connect()
-    snapshot, kind, deployment_id = _fetch(client, target_id)
+    snapshot, kind, deployment = _fetch(client, target_id)
     source_utils.set_custom_source_root(str(source_root))
     try:
         check_pipeline_features(snapshot)
-        return _build(snapshot, kind, deployment_id, client, loaded_artifacts or {})
+        return _build(snapshot, kind, deployment, client, loaded_artifacts or {})
     except ArtifactLoadError as exc:
         raise DeploymentLoadError(
             f"snapshot {snapshot.id} ({snapshot.pipeline_configuration.name}): cannot load "
@@ -83,7 +85,7 @@ def load_served_pipeline(
         ) from exc
     except HookFailedError as exc:
         raise DeploymentLoadError(f"snapshot {snapshot.id}: {exc}") from exc
-    except (UnsupportedFeatureError, UnservableWiringError) as exc:
+    except (UnsupportedFeatureError, UnservableWiringError, ConflictingCaptureError) as exc:
         raise DeploymentLoadError(
             f"snapshot {snapshot.id} ({snapshot.pipeline_configuration.name}) cannot be "
             f"served: {exc}"
@@ -120,7 +122,7 @@ def _connect() -> Client:
 
 def _fetch(
     client: Client, target_id: UUID
-) -> tuple[PipelineSnapshotResponse, Literal["snapshot", "deployment"], UUID | None]:
+) -> tuple[PipelineSnapshotResponse, Literal["snapshot", "deployment"], DeploymentResponse | None]:
     try:
         return client.get_snapshot(target_id, hydrate=True), "snapshot", None
     except KeyError:
@@ -141,13 +143,13 @@ def _fetch(
     if deployment.snapshot is None:
         raise DeploymentLoadError(f"deployment {target_id} has no snapshot attached")
     snapshot = client.get_snapshot(deployment.snapshot.id, hydrate=True)
-    return snapshot, "deployment", deployment.id
+    return snapshot, "deployment", deployment
 
 
 def _build(
     snapshot: PipelineSnapshotResponse,
     kind: Literal["snapshot", "deployment"],
-    deployment_id: UUID | None,
+    deployment: DeploymentResponse | None,
     client: Client,
     loaded_artifacts: Mapping[UUID, Any],
 ) -> ServedPipeline:
@@ -200,11 +202,16 @@ def _build(
         parameters_model=parameters_model,
         outputs=_pipeline_outputs(snapshot),
         source_kind=kind,
-        deployment_id=deployment_id,
+        deployment_id=deployment.id if deployment is not None else None,
+        deployment_name=deployment.name if deployment is not None else None,
         project_id=snapshot.project_id,
         stack_id=snapshot.stack.id if snapshot.stack else None,
         pipeline_id=snapshot.pipeline.id if snapshot.pipeline else None,
-        capture=dict(snapshot.pipeline_configuration.extra.get(CAPTURE_KEY) or {}),
+        capture=declared_capture(
+            snapshot.pipeline_configuration.extra,
+            snapshot.pipeline_configuration.settings,
+            f"pipeline '{pipeline_name}'",
+        ),
         zenml_version=snapshot.client_version or "",
         hooks=hooks,
         settings=read_settings(snapshot.pipeline_configuration),
@@ -273,7 +280,9 @@ def _build_step(
         retry=retry,
         on_success=_load_hook(step.config.success_hook_source),
         on_failure=_load_hook(step.config.failure_hook_source),
-        capture=dict(step.step_config_overrides.extra.get(CAPTURE_KEY) or {}),
+        capture=declared_capture(
+            step.step_config_overrides.extra, step.step_config_overrides.settings, f"step '{name}'"
+        ),
         input_annotations=_hints(function, input_annotations),
         output_annotations={o: a.resolved_annotation for o, a in definition.outputs.items()},
         output_materializers={

@@ -218,6 +218,8 @@ class ServedPipeline:
     outputs: tuple[PipelineOutput, ...]
     source_kind: Literal["snapshot", "deployment"] = "snapshot"
     deployment_id: UUID | None = None
+    deployment_name: str | None = None
+    """The ZenML deployment's name, when loaded from a deployment."""
     snapshot_name: str | None = None
     project_id: UUID | None = None
     stack_id: UUID | None = None

@@ -9,10 +9,14 @@ Values are not coerced between JSON types: `bool`, `int`, `float` and `str` (als
 dicts, tuples and unions) take only their own JSON type, so `"1"` is not an int, `0` not a
 bool and `"0.5"` not a float (an int is still a float). Enums, pydantic models and other types
 keep pydantic's own rules (an enum by value, a model as an object under its own config).
+
+`relaxed_parameters_model` gives the same model with pydantic's lax conversions, as ZenML's
+own deployment server validates (its CLI sends every `--name=value` as a string).
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import re
 import types
@@ -25,7 +29,12 @@ import pydantic_core
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["build_parameters_model", "exact_json_type", "strict_json_types"]
+__all__ = [
+    "build_parameters_model",
+    "exact_json_type",
+    "relaxed_parameters_model",
+    "strict_json_types",
+]
 
 
 def build_parameters_model(
@@ -67,6 +76,10 @@ _JSON_TYPES: dict[type, tuple[tuple[type, ...], str, str]] = {
 }
 
 
+class _ExactJsonType(pydantic.BeforeValidator):
+    """The validator `exact_json_type` makes (its own class, so that it can be taken out)."""
+
+
 def exact_json_type(kind: type) -> pydantic.BeforeValidator:
     """A validator that lets through only values of `kind`'s own JSON type (bool is not int)."""
     allowed, code, message = _JSON_TYPES[kind]
@@ -76,7 +89,40 @@ def exact_json_type(kind: type) -> pydantic.BeforeValidator:
             raise pydantic_core.PydanticCustomError(code, message)
         return value
 
-    return pydantic.BeforeValidator(check)
+    return _ExactJsonType(check)
+
+
+def relaxed_parameters_model(strict: type[pydantic.BaseModel]) -> type[pydantic.BaseModel]:
+    """`strict` (from `build_parameters_model`) with pydantic's lax conversions instead of
+    exact JSON types (`"5"` is an int, `"true"` a bool), as ZenML's server validates; unknown
+    and missing parameters stay errors."""
+    fields: dict[str, Any] = {}
+    for name, info in strict.model_fields.items():
+        relaxed = copy.copy(info)
+        relaxed.metadata = [m for m in info.metadata if not isinstance(m, _ExactJsonType)]
+        fields[name] = (_lax_json_types(info.annotation), relaxed)
+    model: type[pydantic.BaseModel] = pydantic.create_model(
+        strict.__name__, __config__=strict.model_config, **fields
+    )
+    return model
+
+
+def _lax_json_types(annotation: Any) -> Any:
+    """`annotation` without the validators `strict_json_types` added, at any depth."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        inner = _lax_json_types(args[0])
+        kept = tuple(m for m in annotation.__metadata__ if not isinstance(m, _ExactJsonType))
+        return Annotated.__class_getitem__((inner, *kept)) if kept else inner
+    lax = tuple(a if a is Ellipsis else _lax_json_types(a) for a in args)
+    try:
+        if origin in (Union, types.UnionType):
+            return Union.__getitem__(lax)
+        if origin in (list, dict, tuple, set, frozenset) and args:
+            return origin[lax]
+    except TypeError:
+        pass
+    return annotation
 
 
 def strict_json_types(annotation: Any) -> Any:

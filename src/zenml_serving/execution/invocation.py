@@ -64,6 +64,9 @@ class Invocation:
     """What this invocation may record, resolved once on the request path for every sink."""
     attributes: dict[str, Any] = field(default_factory=dict)
     """Listener-owned extras (e.g. the trace id), filled on the request path."""
+    run_name: str | None = None
+    """The name its ZenML run is recorded under, if the caller chose one (ZenML's
+    `run_name`); else `<pipeline>-serving-<id>`."""
 
 
 @dataclass(frozen=True)
@@ -107,4 +110,5 @@ def invocation_from_request(
         else capture_plan.resolve(invocation_id, override_values),
         # The request's trace id, so that a job record carries it from the start.
         attributes=current_trace_attributes(),
+        run_name=getattr(request, "run_name", None),
     )

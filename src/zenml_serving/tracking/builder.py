@@ -20,7 +20,13 @@ from zenml_serving.capture import (
 )
 from zenml_serving.capture.redaction import type_name
 from zenml_serving.deployment.model import FromStepOutput
-from zenml_serving.tracking.records import ArtifactToSave, ExceptionRecord, RunRecord, StepRunRecord
+from zenml_serving.tracking.records import (
+    ArtifactToSave,
+    ExceptionRecord,
+    RunRecord,
+    StepRunRecord,
+    run_name_of,
+)
 
 if TYPE_CHECKING:
     from zenml_serving.capture import StepCapture
@@ -86,6 +92,7 @@ def build_run_record(captured: CapturedInvocation) -> RunRecord:
         metadata=metadata,
         steps=steps,
         status_reason=status_reason,
+        run_name=run_name_of(pipeline.name, invocation.id, invocation.run_name),
     )
 
 

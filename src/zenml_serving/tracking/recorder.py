@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from zenml_serving.tracking.records import run_name_of
+
 if TYPE_CHECKING:
     from zenml.client import Client
 
@@ -49,7 +51,7 @@ class ZenStoreRecorder:
         store = self._client.zen_store
         run, created = store.get_or_create_run(
             PipelineRunRequest(
-                name=f"{record.pipeline_name}-serving-{record.invocation_id}",
+                name=record.run_name or run_name_of(record.pipeline_name, record.invocation_id),
                 snapshot=record.snapshot_id,
                 project=record.project_id,
                 status=ExecutionStatus.RUNNING,

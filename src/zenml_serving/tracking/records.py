@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from uuid import UUID
 
-__all__ = ["ArtifactToSave", "ExceptionRecord", "RunRecord", "StepRunRecord"]
+__all__ = ["ArtifactToSave", "ExceptionRecord", "RunRecord", "StepRunRecord", "run_name_of"]
 
 RunStatus = Literal["completed", "failed", "cancelled", "timed_out"]
 
@@ -70,3 +70,11 @@ class RunRecord:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     steps: tuple[StepRunRecord, ...] = ()
     status_reason: str | None = None
+    run_name: str = ""
+    """The ZenML run's name (`run_name_of`)."""
+
+
+def run_name_of(pipeline_name: str, invocation_id: str, chosen: str | None = None) -> str:
+    """The name of the ZenML run an invocation is recorded as: the caller's `run_name`, or
+    `<pipeline>-serving-<invocation id>`."""
+    return chosen or f"{pipeline_name}-serving-{invocation_id}"

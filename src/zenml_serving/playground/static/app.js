@@ -314,7 +314,9 @@ function buildRequest() {
   const capture = captureOverride();
   const body = { parameters: collected.values };
   if (capture.value) body.capture_override = capture.value;
-  const path = mode() === "async" ? "invoke?mode=async" : "invoke";
+  // The mode is always named: a service answering ZenML's client (ZENML_SERVING_API=zenml)
+  // gives the native answers this page reads only to requests that name it.
+  const path = mode() === "async" ? "invoke?mode=async" : "invoke?mode=sync";
   return { ok: collected.ok && capture.ok, errors: collected.errors, captureError: capture.error, path, url: api.url(path), body };
 }
 
