@@ -33,16 +33,21 @@ def snapshot_of(target: str, **parameters: object) -> uuid.UUID:
     `parameters` give values to parameters without a default (needed to snapshot at all).
     """
     if target not in _SNAPSHOTS:
-        from zenml.utils import source_utils
-
-        source_utils.set_custom_source_root(str(REPO_ROOT))
-        module_name, _, attribute = target.partition(":")
-        pipeline = getattr(importlib.import_module(module_name), attribute)
-        if parameters:
-            pipeline = pipeline.with_options(parameters=parameters)
-        snapshot = pipeline.create_snapshot(name=f"{pipeline.name}-{uuid.uuid4().hex[:8]}")
-        _SNAPSHOTS[target] = snapshot.id
+        _SNAPSHOTS[target] = new_snapshot(target, **parameters)
     return _SNAPSHOTS[target]
+
+
+def new_snapshot(target: str, **parameters: object) -> uuid.UUID:
+    """A snapshot of `module:pipeline` of its own (not shared with other tests): for tests
+    that attach a ZenML deployment to it (ZenML keeps one deployment per snapshot)."""
+    from zenml.utils import source_utils
+
+    source_utils.set_custom_source_root(str(REPO_ROOT))
+    module_name, _, attribute = target.partition(":")
+    pipeline = getattr(importlib.import_module(module_name), attribute)
+    if parameters:
+        pipeline = pipeline.with_options(parameters=parameters)
+    return pipeline.create_snapshot(name=f"{pipeline.name}-{uuid.uuid4().hex[:8]}").id
 
 
 @pytest.fixture(scope="session")

@@ -19,14 +19,14 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import REPO_ROOT, snapshot_of
+from tests.conftest import REPO_ROOT, new_snapshot
 from tests.e2e.conftest import ServiceFactory, wait_until
 from zenml_serving.integration import FLAVOR_SOURCE
 
 pytestmark = pytest.mark.e2e
 
 PIPELINE = "tests.pipelines.zenml_native.arithmetic"  # ZenML's source path
-TARGET = "tests.pipelines.zenml_native:arithmetic"  # snapshot_of's
+TARGET = "tests.pipelines.zenml_native:arithmetic"
 
 
 def zenml(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -252,7 +252,7 @@ class TestSelfRegistration:
         name = f"standalone-{uuid.uuid4().hex[:8]}"
         key = uuid.uuid4().hex
         service = service_factory(
-            snapshot_of(TARGET),
+            new_snapshot(TARGET),
             ZENML_SERVING_DEPLOYMENT_NAME=name,
             ZENML_SERVING_API="zenml",
             ZENML_SERVING_AUTH_KEY=key,
@@ -303,9 +303,10 @@ class TestRollingUpdate:
     ) -> None:
         name = f"rolling-{uuid.uuid4().hex[:8]}"
         env = {"ZENML_SERVING_DEPLOYMENT_NAME": name, "ZENML_SERVING_API": "zenml"}
-        old = service_factory(snapshot_of(TARGET), **env)
+        snapshot_id = new_snapshot(TARGET)
+        old = service_factory(snapshot_id, **env)
         wait_until(lambda: _url_of(name) == old.url, timeout_s=60, what="the first instance")
-        new = service_factory(snapshot_of(TARGET), **env)
+        new = service_factory(snapshot_id, **env)
         wait_until(lambda: _url_of(name) == new.url, timeout_s=60, what="the second instance")
 
         assert old.terminate() == 0

@@ -10,13 +10,18 @@ whatever the number of workers.
 An instance (host and port) marks the record absent only while the record still names it:
 in a rolling update the new replica announces before the old one drains, and the record
 stays `running`. ZenML needs a deployer component on every record: `ZENML_SERVING_DEPLOYER`,
-else the `zenml-serving` component (created, with its flavor, when missing).
+else the `zenml-serving` component (created, with its flavor, when missing; workers starting
+together race to create it, and the SQL store's check-then-insert lets the loser fail with an
+integrity error rather than ZenML's EntityExistsError: the loser reads the winner's).
+
+ZenML keeps one deployment per snapshot (its schema reads `snapshot.deployment` as a single
+row): a snapshot that already belongs to a deployment of another name is not registered again
+under this one (the log line says which name to use, or to snapshot again).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -92,11 +97,24 @@ class SelfRegistration:
     def _upsert(self) -> DeploymentResponse:
         from zenml.client import Client
         from zenml.enums import DeploymentStatus
-        from zenml.exceptions import EntityExistsError
         from zenml.models import DeploymentRequest, DeploymentUpdate
 
         client = Client()
         project = self._pipeline.project_id
+        others = [
+            d.name
+            for d in client.list_deployments(
+                snapshot_id=self._pipeline.snapshot_id, project=project, size=10
+            ).items
+            if d.name != self._name
+        ]
+        if others:
+            raise RuntimeError(
+                f"snapshot {self._pipeline.snapshot_id} is already the ZenML deployment "
+                f"{others[0]!r} (ZenML keeps one deployment per snapshot): set "
+                f"ZENML_SERVING_DEPLOYMENT_NAME={others[0]}, or serve a snapshot of its own "
+                "(`zenml-serving snapshot module:pipeline`)"
+            )
         try:
             record = client.get_deployment(self._name, project=project)
         except KeyError:
@@ -110,7 +128,8 @@ class SelfRegistration:
                         auth_key=self._config.auth_key,
                     )
                 )
-            except EntityExistsError:  # another worker created it first
+            except Exception:  # another worker created it first (EntityExistsError, or the
+                # SQL store's integrity error): update the winner's record
                 record = client.get_deployment(self._name, project=project)
         update = DeploymentUpdate(
             snapshot_id=self._pipeline.snapshot_id,
@@ -150,7 +169,6 @@ class SelfRegistration:
 
     def _deployer_id(self, client: Client) -> UUID:
         from zenml.enums import StackComponentType
-        from zenml.exceptions import EntityExistsError
 
         kind = StackComponentType.DEPLOYER
         if self._config.deployer is not None:
@@ -167,11 +185,14 @@ class SelfRegistration:
         try:
             client.get_flavor_by_name_and_type(FLAVOR_NAME, kind)
         except KeyError:
-            with contextlib.suppress(EntityExistsError):
+            try:
                 client.create_flavor(FLAVOR_SOURCE, kind)
+            except Exception:  # another worker created it first (EntityExistsError or the
+                # SQL store's integrity error); anything else shows up on the next read
+                client.get_flavor_by_name_and_type(FLAVOR_NAME, kind)
         try:
             return client.create_stack_component(
                 DEFAULT_DEPLOYER_NAME, FLAVOR_NAME, kind, configuration={}
             ).id
-        except EntityExistsError:
+        except Exception:  # lost the race to another worker: use the winner's component
             return client.get_stack_component(kind, DEFAULT_DEPLOYER_NAME).id
