@@ -5,7 +5,9 @@ The engine is synchronous and knows nothing of HTTP or asyncio: the execution ma
 fixed in the snapshot, artifacts loaded at startup, or upstream outputs held in a dict that
 lives only for this call, so concurrent invocations share nothing mutable. An invocation leases
 the served version current when it starts (engine/versions.py) and runs every step on it, each
-inside its own ZenML step context (engine/context.py).
+inside its own ZenML step context (engine/context.py). Independent branches run at once, up to
+`step_concurrency` steps of one invocation (engine/branches.py); a chain runs on the
+invocation's thread as before.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from zenml_serving.deployment.model import (
     FromStepOutput,
     ServedPipeline,
 )
+from zenml_serving.engine.branches import BranchThreads, run_branches, widest_level
 from zenml_serving.engine.cancellation import CancellationToken
 from zenml_serving.engine.context import ServedRun, ServedStepContext
 from zenml_serving.engine.observer import ExecutionObserver, StepOutcome
@@ -82,17 +85,32 @@ class _NullObserver:
 
 
 class DirectExecutionEngine:
-    """Runs the steps of the current served version in order, passing outputs in memory."""
+    """Runs the steps of the current served version, passing outputs in memory."""
 
     def __init__(
-        self, pipeline: ServedPipeline | ServedVersions, *, records_runs: bool = False
+        self,
+        pipeline: ServedPipeline | ServedVersions,
+        *,
+        records_runs: bool = False,
+        step_concurrency: int = 1,
+        max_invocations: int = 1,
     ) -> None:
+        """`step_concurrency`: steps of one invocation running at once at most (1: one after
+        another); `max_invocations`: invocations running at once (sizes the helper threads)."""
         self.records_runs = records_runs
         """Whether this service records ZenML runs at all (ZENML_SERVING_CREATE_RUNS)."""
         self.versions = (
             pipeline
             if isinstance(pipeline, ServedVersions)
             else ServedVersions(ServedVersion(pipeline))
+        )
+        # Every version has the same steps: whether branches can overlap is known once.
+        self.step_concurrency = min(step_concurrency, widest_level(self.pipeline.steps))
+        """Steps of one invocation running at once at most (1 for a chain or when opted out)."""
+        self._branch_threads = (
+            BranchThreads(max_invocations * self.step_concurrency)
+            if self.step_concurrency > 1
+            else None
         )
 
     @property
@@ -119,30 +137,52 @@ class DirectExecutionEngine:
         `invocation_id` and `recorded` (whether a ZenML run is recorded for it) are what the
         step context tells a step about its run.
         """
-        token = token or CancellationToken()
-        observer = observer or _NullObserver()
-        records = records if records is not None else []
+        stop: CancellationToken = token or CancellationToken()
+        watcher: ExecutionObserver = observer or _NullObserver()
+        done: list[StepRecord] = records if records is not None else []
         started = time.perf_counter()
         values: dict[tuple[str, str], Any] = {}
         version = self.versions.lease()
         try:
             pipeline = version.pipeline
             run = _served_run(pipeline, invocation_id, recorded=recorded and self.records_runs)
-            for step in pipeline.steps:
-                token.raise_if_stopped(step.name)
+            if self._branch_threads is not None:
+
+                def run_step(step: ServedStep) -> None:
+                    inputs = self._inputs(step, parameters, values)
+                    context = ServedStepContext(
+                        run=run, step=step, pipeline=pipeline, state=version.state
+                    )
+                    outputs, record = self._run_step(step, inputs, stop, watcher, context)
+                    done.append(record)
+                    for name, value in outputs.items():
+                        values[step.name, name] = value
+
+                run_branches(
+                    pipeline.steps,
+                    run_step,
+                    limit=self.step_concurrency,
+                    threads=self._branch_threads,
+                    before_start=lambda step: stop.raise_if_stopped(step.name),
+                )
+                steps: tuple[ServedStep, ...] = ()
+            else:
+                steps = pipeline.steps
+            for step in steps:
+                stop.raise_if_stopped(step.name)
                 inputs = self._inputs(step, parameters, values)
                 context = ServedStepContext(
                     run=run, step=step, pipeline=pipeline, state=version.state
                 )
-                outputs, record = self._run_step(step, inputs, token, observer, context)
-                records.append(record)
+                outputs, record = self._run_step(step, inputs, stop, watcher, context)
+                done.append(record)
                 for name, value in outputs.items():
                     values[step.name, name] = value
             result = {o.name: values[o.step, o.output] for o in pipeline.outputs}
         finally:
             self.versions.release(version)
         return InvocationResult(
-            outputs=result, steps=records, duration_s=time.perf_counter() - started
+            outputs=result, steps=done, duration_s=time.perf_counter() - started
         )
 
     @staticmethod
