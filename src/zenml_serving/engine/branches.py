@@ -89,71 +89,94 @@ def run_branches(
     limit: int,
     threads: BranchThreads,
     before_start: Callable[[ServedStep], None],
+    on_error: Callable[[], None] = lambda: None,
 ) -> None:
     """Run every step of `steps` (in a valid order) once its upstream steps have completed.
 
     `run_step(step)` runs one step and stores its outputs; `before_start(step)` raises when no
     further step may start (cancellation, timeout). The first error (of a step, or the one
     `before_start` raised) is raised once every running step has returned; after it no
-    further step starts.
+    further step starts. `on_error()` is called as soon as a step has failed (on the thread
+    that saw it), so that the steps still running can give up their retries.
     """
-    names = {step.name for step in steps}
-    waiting_on = {step.name: {up for up in step.upstream if up in names} for step in steps}
-    dependents: dict[str, list[ServedStep]] = {step.name: [] for step in steps}
-    for step in steps:
-        for up in waiting_on[step.name]:
-            dependents[up].append(step)
-    ready = deque(step for step in steps if not waiting_on[step.name])
-    finished: queue.SimpleQueue[_Finished] = queue.SimpleQueue()
-    running = 0
-    error: BaseException | None = None
+    _Schedule(steps, run_step, before_start, on_error).run(limit, threads)
 
-    def on_helper(step: ServedStep, context: contextvars.Context) -> None:
-        try:
-            context.run(run_step, step)
-        except BaseException as exc:  # handed to the scheduling thread
-            finished.put((step, exc, context))
-            return
-        finished.put((step, None, context))
 
-    def complete(step: ServedStep) -> None:
-        for child in dependents[step.name]:
-            waiting_on[child.name].discard(step.name)
-            if not waiting_on[child.name]:
-                ready.append(child)
+class _Schedule:
+    """The state of one invocation's steps: who waits on whom, what is ready, what runs."""
 
-    while ready or running:
-        while ready and error is None and running < limit:
-            step = ready.popleft()
-            try:
-                before_start(step)
-            except BaseException as exc:  # raised once running steps return
-                error = exc
+    def __init__(
+        self,
+        steps: Sequence[ServedStep],
+        run_step: Callable[[ServedStep], None],
+        before_start: Callable[[ServedStep], None],
+        on_error: Callable[[], None],
+    ) -> None:
+        self.run_step = run_step
+        self.before_start = before_start
+        self.on_error = on_error
+        names = {step.name for step in steps}
+        self.waiting_on = {s.name: {up for up in s.upstream if up in names} for s in steps}
+        self.dependents: dict[str, list[ServedStep]] = {step.name: [] for step in steps}
+        for step in steps:
+            for up in self.waiting_on[step.name]:
+                self.dependents[up].append(step)
+        self.ready = deque(step for step in steps if not self.waiting_on[step.name])
+        self.finished: queue.SimpleQueue[_Finished] = queue.SimpleQueue()
+        self.running = 0
+        self.error: BaseException | None = None
+
+    def run(self, limit: int, threads: BranchThreads) -> None:
+        while self.ready or self.running:
+            self._start_ready(limit, threads)
+            if self.running == 0:
                 break
-            if running == 0 and not ready:
+            step, error, context = self.finished.get()
+            self.running -= 1
+            if error is None:
+                if self.error is None:
+                    self._complete(step)
+            elif self.error is None:
+                self.error = error
+                _adopt(context)
+        if self.error is not None:
+            raise self.error
+
+    def _start_ready(self, limit: int, threads: BranchThreads) -> None:
+        while self.ready and self.error is None and self.running < limit:
+            step = self.ready.popleft()
+            try:
+                self.before_start(step)
+            except BaseException as exc:  # raised once the running steps return
+                self.error = exc
+                return
+            if self.running == 0 and not self.ready:
                 # The only step that can run now: run it here, no hand-off (a chain's cost).
                 try:
-                    run_step(step)
-                except BaseException as exc:  # raised below, like a helper's
-                    error = exc
-                    break
-                complete(step)
+                    self.run_step(step)
+                except BaseException as exc:  # raised like a helper's
+                    self.on_error()
+                    self.error = exc
+                    return
+                self._complete(step)
                 continue
-            running += 1
-            threads.submit(functools.partial(on_helper, step, contextvars.copy_context()))
-        if running == 0:
-            break
-        step, step_error, context = finished.get()
-        running -= 1
-        if step_error is None:
-            if error is None:
-                complete(step)
-            continue
-        if error is None:
-            error = step_error
-            _adopt(context)
-    if error is not None:
-        raise error
+            self.running += 1
+            threads.submit(functools.partial(self._on_helper, step, contextvars.copy_context()))
+
+    def _on_helper(self, step: ServedStep, context: contextvars.Context) -> None:
+        try:
+            context.run(self.run_step, step)
+        except BaseException as exc:  # handed to the scheduling thread
+            self.on_error()
+            self.finished.put((step, exc, context))
+            return
+        self.finished.put((step, None, context))
+
+    def _complete(self, step: ServedStep) -> None:
+        for child in self.dependents[step.name]:
+            self.waiting_on[child.name].discard(step.name)
+            if not self.waiting_on[child.name]:
+                self.ready.append(child)
 
 
 def _adopt(context: contextvars.Context) -> None:

@@ -13,6 +13,7 @@ invocation's thread as before.
 from __future__ import annotations
 
 import inspect
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from zenml_serving.engine.observer import ExecutionObserver, StepOutcome
 from zenml_serving.engine.versions import ServedVersion, ServedVersions
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from zenml_serving.deployment.model import ServedStep
 
@@ -147,13 +148,17 @@ class DirectExecutionEngine:
             pipeline = version.pipeline
             run = _served_run(pipeline, invocation_id, recorded=recorded and self.records_runs)
             if self._branch_threads is not None:
+                # Once a step has failed, its siblings still running make no further attempt.
+                failed = threading.Event()
 
                 def run_step(step: ServedStep) -> None:
                     inputs = self._inputs(step, parameters, values)
                     context = ServedStepContext(
                         run=run, step=step, pipeline=pipeline, state=version.state
                     )
-                    outputs, record = self._run_step(step, inputs, stop, watcher, context)
+                    outputs, record = self._run_step(
+                        step, inputs, stop, watcher, context, halted=failed.is_set
+                    )
                     done.append(record)
                     for name, value in outputs.items():
                         values[step.name, name] = value
@@ -164,6 +169,7 @@ class DirectExecutionEngine:
                     limit=self.step_concurrency,
                     threads=self._branch_threads,
                     before_start=lambda step: stop.raise_if_stopped(step.name),
+                    on_error=failed.set,
                 )
                 steps: tuple[ServedStep, ...] = ()
             else:
@@ -209,10 +215,12 @@ class DirectExecutionEngine:
         token: CancellationToken,
         observer: ExecutionObserver,
         context: ServedStepContext,
+        *,
+        halted: Callable[[], bool] = bool,
     ) -> tuple[dict[str, Any], StepRecord]:
         # The context covers the step, its retries and its hooks (ZenML's hooks read it too).
         with context:
-            return self._attempt_step(step, inputs, token, observer, context)
+            return self._attempt_step(step, inputs, token, observer, context, halted=halted)
 
     def _attempt_step(
         self,
@@ -221,7 +229,11 @@ class DirectExecutionEngine:
         token: CancellationToken,
         observer: ExecutionObserver,
         context: ServedStepContext,
+        *,
+        halted: Callable[[], bool],
     ) -> tuple[dict[str, Any], StepRecord]:
+        """Call the step, retrying as its policy says unless cancelled or `halted()` (a
+        sibling branch failed)."""
         observer.step_started(step, inputs)
         started = time.perf_counter()
         attempts = 0
@@ -232,7 +244,7 @@ class DirectExecutionEngine:
                 outputs = _split_outputs(step, step.function(**inputs))
                 break
             except Exception as exc:
-                if attempts < max_attempts and not token.cancelled:
+                if attempts < max_attempts and not token.cancelled and not halted():
                     assert step.retry is not None
                     # As ZenML: the first wait is `delay`, each later one `backoff` times longer.
                     delay = step.retry.delay_s * step.retry.backoff ** (attempts - 1)
