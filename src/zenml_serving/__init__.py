@@ -2,7 +2,8 @@
 
 The public surface: `create_app` (the Litestar app factory granian calls), `ServingConfig`
 (every setting, from the environment), and the capture hints a pipeline author puts in step
-annotations, `Capture` (inputs) and `CapturedOutput` (outputs, a ZenML `ArtifactConfig`).
+annotations, `Capture` (inputs) and `CapturedOutput` (outputs, a ZenML `ArtifactConfig`),
+and `emit`, which a step calls to stream partial output while it runs (a no-op outside serving).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from zenml_serving.capture.markers import Capture
 from zenml_serving.config import ServingConfig
+from zenml_serving.engine.chunks import emit
 
 if TYPE_CHECKING:
     from zenml_serving.app import create_app
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = ["Capture", "CapturedOutput", "ServingConfig", "__version__", "create_app"]
+__all__ = ["Capture", "CapturedOutput", "ServingConfig", "__version__", "create_app", "emit"]
 
 
 def __getattr__(name: str) -> Any:

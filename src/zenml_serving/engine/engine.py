@@ -30,8 +30,9 @@ from zenml_serving.deployment.model import (
 )
 from zenml_serving.engine.branches import BranchThreads, run_branches, widest_level
 from zenml_serving.engine.cancellation import CancellationToken
+from zenml_serving.engine.chunks import StepChunks, current_chunks
 from zenml_serving.engine.context import ServedRun, ServedStepContext
-from zenml_serving.engine.observer import ExecutionObserver, StepOutcome
+from zenml_serving.engine.observer import ExecutionObserver, StepOutcome, chunk_sink
 from zenml_serving.engine.versions import ServedVersion, ServedVersions
 
 if TYPE_CHECKING:
@@ -220,7 +221,17 @@ class DirectExecutionEngine:
     ) -> tuple[dict[str, Any], StepRecord]:
         # The context covers the step, its retries and its hooks (ZenML's hooks read it too).
         with context:
-            return self._attempt_step(step, inputs, token, observer, context, halted=halted)
+            sink = chunk_sink(observer)
+            if sink is None:  # nothing streams: emit() is a no-op
+                return self._attempt_step(step, inputs, token, observer, context, halted=halted)
+            chunks = StepChunks(step.name, sink)
+            reset = current_chunks.set(chunks)
+            try:
+                return self._attempt_step(
+                    step, inputs, token, observer, context, halted=halted, chunks=chunks
+                )
+            finally:
+                current_chunks.reset(reset)
 
     def _attempt_step(
         self,
@@ -231,6 +242,7 @@ class DirectExecutionEngine:
         context: ServedStepContext,
         *,
         halted: Callable[[], bool],
+        chunks: StepChunks | None = None,
     ) -> tuple[dict[str, Any], StepRecord]:
         """Call the step, retrying as its policy says unless cancelled or `halted()` (a
         sibling branch failed)."""
@@ -263,6 +275,8 @@ class DirectExecutionEngine:
                         attempts,
                         error=exc,
                         metadata=context.logged_metadata or None,
+                        chunks=chunks.emitted if chunks else 0,
+                        chunks_dropped=chunks.dropped if chunks else 0,
                     ),
                 )
                 _call_hook(step, step.on_failure, exc)
@@ -276,6 +290,8 @@ class DirectExecutionEngine:
                 attempts,
                 outputs=outputs,
                 metadata=context.logged_metadata or None,
+                chunks=chunks.emitted if chunks else 0,
+                chunks_dropped=chunks.dropped if chunks else 0,
             ),
         )
         _call_hook(step, step.on_success, None)

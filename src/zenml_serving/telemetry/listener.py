@@ -196,6 +196,10 @@ def _annotate_step(
     span: Span, outcome: StepOutcome, attributes: dict[str, Any], *, recorded: bool, message: bool
 ) -> None:
     span.set_attribute("zenml.step.status", outcome.status)
+    if outcome.chunks or outcome.chunks_dropped:
+        # How many, never what: chunks are delivered to stream clients, not recorded.
+        span.set_attribute("zenml.step.chunks", outcome.chunks)
+        span.set_attribute("zenml.step.chunks_dropped", outcome.chunks_dropped)
     if recorded:
         span.set_attribute("zenml.step.attempts", outcome.attempts)
         span.set_attributes(attributes)
