@@ -10,8 +10,9 @@
 1. **Latency, paced**: 5 jobs of `--count` chunks 2 ms apart (the stream is never behind):
    arrival - emit time per chunk, p50 / p90 / p99.
 2. **Throughput, burst**: 5 jobs of `--count` chunks emitted in a tight loop: chunks per second
-   as the client sees them (first to last arrival), and the step's own cost per `emit()` call
-   (it returns the time spent in emit).
+   end to end (first chunk emitted to last chunk received) and as the client sees them (first
+   to last arrival), and the step's own cost per `emit()` call (it returns the time spent in
+   emit).
 
 The server runs on core 0 (one worker, memory job backend, capture `none`), this client on
 core 1; loopback only; the server is stopped on exit. Raw results:
@@ -47,6 +48,7 @@ async def stream_job(url: str, count: int, interval_s: float) -> dict[str, Any]:
     """One streamed job: per-chunk latency, arrival span, the step's emit cost."""
     latencies: list[float] = []
     arrivals: list[float] = []
+    first_emitted = float("nan")
     outputs: dict[str, Any] = {}
     async with (
         httpx.AsyncClient(base_url=url, timeout=120) as client,
@@ -62,6 +64,8 @@ async def stream_job(url: str, count: int, interval_s: float) -> dict[str, Any]:
             now = time.time()
             event = json.loads(line[6:])
             if event.get("type") == "step.chunk":
+                if not latencies:
+                    first_emitted = event["chunk"]["t"]
                 latencies.append(now - event["chunk"]["t"])
                 arrivals.append(now)
             elif event.get("type") == "job.completed":
@@ -71,6 +75,9 @@ async def stream_job(url: str, count: int, interval_s: float) -> dict[str, Any]:
         "received": len(latencies),
         "latencies": latencies,
         "chunks_per_s": (len(arrivals) - 1) / span if span else float("nan"),
+        "end_to_end_per_s": len(arrivals) / (arrivals[-1] - first_emitted)
+        if arrivals
+        else float("nan"),
         "emit_us": outputs.get("emit_s", float("nan")) / count * 1e6,
         "queued": outputs.get("queued"),
     }
@@ -92,6 +99,10 @@ async def measure(url: str, count: int) -> dict[str, Any]:
         "paced_received": [j["received"] for j in paced],
         "burst_chunks_per_s": [round(j["chunks_per_s"]) for j in burst],
         "burst_chunks_per_s_median": round(statistics.median(j["chunks_per_s"] for j in burst)),
+        "burst_end_to_end_per_s": [round(j["end_to_end_per_s"]) for j in burst],
+        "burst_end_to_end_per_s_median": round(
+            statistics.median(j["end_to_end_per_s"] for j in burst)
+        ),
         "burst_emit_us_median": round(statistics.median(j["emit_us"] for j in burst), 2),
         "burst_received": [j["received"] for j in burst],
         "burst_queued": [j["queued"] for j in burst],

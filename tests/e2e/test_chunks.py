@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import websockets.sync.client as ws_client
 
 from tests.conftest import snapshot_of
 from tests.e2e.conftest import ServiceProcess, start_service, wait_until
@@ -106,6 +108,24 @@ class TestChunksReachTheStream:
         assert CANARY not in service.log()
         status = service.client.get("/status").json()
         assert status["chunks"]["emitted"] >= 5
+
+    def test_websocket_clients_get_the_chunks_too(self, service: ServiceProcess) -> None:
+        url = service.url.replace("http://", "ws://") + "/stream"
+        seqs: list[int] = []
+        with ws_client.connect(url) as socket:
+            socket.send(
+                json.dumps({"type": "invoke", "parameters": {"count": 10, "secret": CANARY}})
+            )
+            while True:
+                message = json.loads(socket.recv(timeout=30))
+                if message["type"] != "event":
+                    continue
+                event = message["event"]
+                if event["type"] == "step.chunk":
+                    seqs.append(event["seq"])
+                if event["type"] == "job.completed":
+                    break
+        assert seqs == list(range(1, 11))
 
 
 class TestBounds:

@@ -3,9 +3,12 @@
 A step is ready once every upstream step has completed. The invocation's own thread schedules:
 while exactly one step can run (a chain) it runs it itself, with no hand-off; when several are
 ready it hands them to `BranchThreads`, at most `limit` of the invocation's steps running at
-once, and waits for the next to finish. Each step runs in a copy of the invocation thread's
-`contextvars` context, taken when it starts, so its span nests under the invocation span, the
-log context carries the invocation id, and ZenML's step context (a `ContextVar`) is its own.
+once, and waits for the next to finish. A step that `quick(step)` says is quick (its recent
+runs took less than a hand-off is worth) runs on the invocation's thread too: handing a
+microsecond step to another thread costs more (~20 us) than running it. Each step runs in a
+copy of the invocation thread's `contextvars` context, taken when it starts, so its span nests
+under the invocation span, the log context carries the invocation id, and ZenML's step
+context (a `ContextVar`) is its own.
 When a step fails, what it changed in its context is copied back to the invocation thread, as
 if it had run there (the log processor then withholds the failure's message by the same rule).
 
@@ -90,6 +93,7 @@ def run_branches(
     threads: BranchThreads,
     before_start: Callable[[ServedStep], None],
     on_error: Callable[[], None] = lambda: None,
+    quick: Callable[[ServedStep], bool] = lambda _: False,
 ) -> None:
     """Run every step of `steps` (in a valid order) once its upstream steps have completed.
 
@@ -97,9 +101,10 @@ def run_branches(
     further step may start (cancellation, timeout). The first error (of a step, or the one
     `before_start` raised) is raised once every running step has returned; after it no
     further step starts. `on_error()` is called as soon as a step has failed (on the thread
-    that saw it), so that the steps still running can give up their retries.
+    that saw it), so that the steps still running can give up their retries. `quick(step)`:
+    run it on this thread even when other steps are ready.
     """
-    _Schedule(steps, run_step, before_start, on_error).run(limit, threads)
+    _Schedule(steps, run_step, before_start, on_error, quick).run(limit, threads)
 
 
 class _Schedule:
@@ -111,8 +116,10 @@ class _Schedule:
         run_step: Callable[[ServedStep], None],
         before_start: Callable[[ServedStep], None],
         on_error: Callable[[], None],
+        quick: Callable[[ServedStep], bool],
     ) -> None:
         self.run_step = run_step
+        self.quick = quick
         self.before_start = before_start
         self.on_error = on_error
         names = {step.name for step in steps}
@@ -150,8 +157,8 @@ class _Schedule:
             except BaseException as exc:  # raised once the running steps return
                 self.error = exc
                 return
-            if self.running == 0 and not self.ready:
-                # The only step that can run now: run it here, no hand-off (a chain's cost).
+            if (self.running == 0 and not self.ready) or self.quick(step):
+                # The only step that can run now, or a quick one: here, no hand-off.
                 try:
                     self.run_step(step)
                 except BaseException as exc:  # raised like a helper's
