@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from zenml_serving.capture.markers import Capture
 from zenml_serving.config import ServingConfig
-from zenml_serving.engine.chunks import emit
 
 if TYPE_CHECKING:
     from zenml_serving.app import create_app
     from zenml_serving.capture.outputs import CapturedOutput
+    from zenml_serving.engine.chunks import emit
 
 __version__ = "0.1.0"
 
@@ -24,7 +24,8 @@ __all__ = ["Capture", "CapturedOutput", "ServingConfig", "__version__", "create_
 
 
 def __getattr__(name: str) -> Any:
-    # Imported on first use: `create_app` pulls in Litestar, `CapturedOutput` ZenML.
+    # Imported on first use: `create_app` pulls in Litestar, `CapturedOutput` ZenML, `emit`
+    # pydantic and msgspec.
     if name == "create_app":
         from zenml_serving.app import create_app
 
@@ -33,4 +34,8 @@ def __getattr__(name: str) -> Any:
         from zenml_serving.capture.outputs import CapturedOutput
 
         return CapturedOutput
+    if name == "emit":
+        from zenml_serving.engine.chunks import emit
+
+        return emit
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
