@@ -8,13 +8,17 @@ from zenml import pipeline, step
 
 from zenml_serving import emit
 
+CHUNK_MARK = "chunk-only-5b2c"
+"""In every chunk and nowhere else (not a parameter, not an output): where it shows up, a
+chunk was recorded."""
+
 
 @step
 def chatter(count: int, secret: str) -> int:
     """Emit `count` numbered chunks (each quoting `secret`); return how many were queued."""
     queued = 0
     for i in range(1, count + 1):
-        queued += emit({"i": i, "text": f"token {i} {secret}"})
+        queued += emit({"i": i, "text": f"token {i} {secret}", "mark": CHUNK_MARK})
     return queued
 
 
