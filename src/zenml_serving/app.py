@@ -128,7 +128,12 @@ def create_app(
 
     backend = build_backend(config, served_pipeline.snapshot_id)
     manager = ServingExecutionManager(
-        DirectExecutionEngine(lifecycle.versions, records_runs=tracking is not None),
+        DirectExecutionEngine(
+            lifecycle.versions,
+            records_runs=tracking is not None,
+            step_concurrency=config.step_concurrency,
+            max_invocations=config.max_concurrency,
+        ),
         jobs=backend.jobs,
         events=backend.events,
         max_concurrency=config.max_concurrency,

@@ -82,6 +82,12 @@ class ServingConfig:
     ResourceSettings.max_concurrency, else CPU count x 5)."""
     max_concurrency_set: bool = False
     """Whether ZENML_SERVING_MAX_CONCURRENCY was set (it then wins over the pipeline's)."""
+    step_concurrency: int = 4
+    """ZENML_SERVING_STEP_CONCURRENCY: steps of one invocation running at once at most, on
+    independent branches (default: the pipeline's `extra["serving_step_concurrency"]`, else
+    4; 1 runs them one after another)."""
+    step_concurrency_set: bool = False
+    """Whether ZENML_SERVING_STEP_CONCURRENCY was set (it then wins over the pipeline's)."""
     reload_interval_s: float = 0.0
     """ZENML_SERVING_RELOAD_INTERVAL: seconds between automatic reloads (0: off)."""
     max_queue_size: int = 100
@@ -250,6 +256,14 @@ class ServingConfig:
                 "an integer 1..10000",
             ),
             max_concurrency_set=bool(env.get("ZENML_SERVING_MAX_CONCURRENCY", "").strip()),
+            step_concurrency=_get(
+                env,
+                "ZENML_SERVING_STEP_CONCURRENCY",
+                defaults.step_concurrency,
+                _int_in(1, 256),
+                "an integer 1..256 (1: steps one after another)",
+            ),
+            step_concurrency_set=bool(env.get("ZENML_SERVING_STEP_CONCURRENCY", "").strip()),
             reload_interval_s=_get(
                 env,
                 "ZENML_SERVING_RELOAD_INTERVAL",

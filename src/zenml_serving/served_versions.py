@@ -102,6 +102,8 @@ def _with_pipeline_settings(config: ServingConfig, pipeline: ServedPipeline) -> 
         )
     if settings.max_concurrency is not None and not config.max_concurrency_set:
         config = dataclasses.replace(config, max_concurrency=settings.max_concurrency)
+    if settings.step_concurrency is not None and not config.step_concurrency_set:
+        config = dataclasses.replace(config, step_concurrency=settings.step_concurrency)
     return config
 
 

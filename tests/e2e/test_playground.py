@@ -53,6 +53,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 FORM = "tests.pipelines.playground_form:form_pipeline"
 SLOW = "tests.pipelines.slow:slow_pipeline"
+CHUNKS = "tests.pipelines.chunks:chunks_pipeline"
 FAILING = "examples.failing:failing_pipeline"
 # Values for parameters without a default, needed to snapshot the pipeline at all.
 SNAPSHOT_VALUES: dict[str, dict[str, object]] = {FORM: {"text": "Hello"}}
@@ -542,6 +543,28 @@ class TestRunning:
         page.locator("#events-box summary").click()
         shot = tab.screenshot("async-run")
         shutil.copyfile(shot, ARTIFACTS / "playground.png")
+
+    def test_chunks_a_step_emits_show_as_partial_output(
+        self, services: Callable[[str], Service], playground: Callable[[Service], Playground]
+    ) -> None:
+        expect = _expect()
+        tab = playground(services(CHUNKS))
+        page = tab.open()
+        expect(page.locator("#partial-box")).to_be_hidden()
+        page.get_by_label("count").fill("5")
+        page.get_by_label("secret").fill("shown")
+        page.get_by_label("async").check()
+        page.get_by_role("button", name="Run", exact=True).click()
+
+        expect(page.locator("#run-status")).to_have_text(re.compile("completed"))
+        expect(page.locator("#partial-meta")).to_have_text("5 chunks")
+        text = page.locator("#partial").text_content() or ""
+        assert text.startswith("[chatter] ")
+        lines = text.removeprefix("[chatter] ").splitlines()
+        assert [json.loads(line)["i"] for line in lines] == [1, 2, 3, 4, 5]
+        assert json.loads(lines[0])["text"] == "token 1 shown"
+        types = page.locator("#events li").evaluate_all("els => els.map(e => e.dataset.type)")
+        assert types.count("step.chunk") == 5
 
     def test_cancel_a_slow_async_run(
         self, services: Callable[[str], Service], playground: Callable[[Service], Playground]

@@ -141,6 +141,21 @@ class TestEventLogContract:
         assert ids == [1, 2]
         assert (await log.append(event("job.queued", job="other"))).id == 1
 
+    async def test_a_chunk_event_keeps_its_step_number_and_value(
+        self, make_backend: BackendFactory
+    ) -> None:
+        log = (await make_backend()).events
+        chunk = {"text": "partial ☃", "scores": [0.5, 1], "done": False}
+        await log.append(event("step.chunk", step="answer", seq=7, chunk=chunk))
+        replayed = await (await log.subscribe("j")).next(5.0)
+        assert replayed is not None
+        assert (replayed.type, replayed.step, replayed.seq, replayed.chunk) == (
+            "step.chunk",
+            "answer",
+            7,
+            chunk,
+        )
+
     async def test_a_late_subscriber_replays_then_follows_live(
         self, make_backend: BackendFactory
     ) -> None:

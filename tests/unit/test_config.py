@@ -22,6 +22,7 @@ class TestDefaults:
         assert config.capture_max_bytes == 262_144
         assert config.create_runs is True
         assert config.deployment_id is None
+        assert (config.step_concurrency, config.step_concurrency_set) == (4, False)
 
 
 class TestParsing:
@@ -33,6 +34,7 @@ class TestParsing:
             {
                 "ZENML_PIPELINE_DEPLOYMENT_ID": str(snapshot),
                 "ZENML_SERVING_MAX_CONCURRENCY": "3",
+                "ZENML_SERVING_STEP_CONCURRENCY": "1",
                 "ZENML_SERVING_CREATE_RUNS": "False",
                 "ZENML_SERVING_CAPTURE_DEFAULT": "METADATA",
                 "ZENML_SERVING_CAPTURE_REDACT": "ssn, Birth_Date ,",
@@ -41,6 +43,7 @@ class TestParsing:
         )
         assert config.deployment_id == snapshot
         assert config.max_concurrency == 3
+        assert (config.step_concurrency, config.step_concurrency_set) == (1, True)
         assert config.create_runs is False
         assert config.capture_default == "metadata"
         assert config.capture_redact == ("ssn", "birth_date")
@@ -52,6 +55,7 @@ class TestParsing:
             ("ZENML_PIPELINE_DEPLOYMENT_ID", "abc", "a UUID"),
             ("ZENML_SERVICE_PORT", "70000", "1..65535"),
             ("ZENML_SERVING_MAX_CONCURRENCY", "0", "1..10000"),
+            ("ZENML_SERVING_STEP_CONCURRENCY", "0", "1..256"),
             ("ZENML_SERVING_REQUEST_TIMEOUT", "-1", "seconds > 0"),
             ("ZENML_SERVING_CREATE_RUNS", "maybe", "true | false"),
             ("ZENML_SERVING_CAPTURE_DEFAULT", "all", "full | sampled"),

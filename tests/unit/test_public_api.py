@@ -15,6 +15,7 @@ class TestPublicApi:
             "ServingConfig",
             "__version__",
             "create_app",
+            "emit",
         ]
 
     def test_every_public_name_resolves(self) -> None:

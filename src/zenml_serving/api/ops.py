@@ -28,6 +28,7 @@ from zenml_serving.deployment.model import (
     FromStepOutput,
     InputBinding,
 )
+from zenml_serving.engine.chunks import chunk_totals
 from zenml_serving.engine.context import metadata_counts
 
 __all__ = ["health", "info", "livez", "status"]
@@ -224,6 +225,7 @@ async def status(ctx: NamedDependency[AppContext]) -> dict[str, Any]:
             "recorded": metadata_counts.recorded,
             "not_recorded": metadata_counts.not_recorded,
         },
+        "chunks": {"emitted": chunk_totals.emitted, "dropped": chunk_totals.dropped},
         "uptime_s": round(time.time() - ctx.started_at, 3),
     }
 

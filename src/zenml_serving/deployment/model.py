@@ -151,6 +151,8 @@ class ServingSettings:
     """The pipeline's `environment`, applied to the process before `on_init`."""
     max_concurrency: int | None = None
     """`ResourceSettings.max_concurrency`: the default of ZENML_SERVING_MAX_CONCURRENCY."""
+    step_concurrency: int | None = None
+    """`extra["serving_step_concurrency"]`: the default of ZENML_SERVING_STEP_CONCURRENCY."""
     app_title: str | None = None
     app_description: str | None = None
     app_version: str | None = None

@@ -2,15 +2,18 @@
 
 `environment` is applied to the process; `ResourceSettings.max_concurrency` becomes the default
 concurrency limit; `DeploymentSettings`' app title, description and version name the OpenAPI
-document. The other `DeploymentSettings` fields configure ZenML's own FastAPI server (its URL
-paths, middlewares, custom endpoints, dashboard files, uvicorn...): they cannot apply here, so
-they are listed in `ignored` and the service warns about each at startup.
+document; `extra["serving_step_concurrency"]` (an integer >= 1; 1 opts out) becomes the
+default of ZENML_SERVING_STEP_CONCURRENCY. The other `DeploymentSettings` fields configure
+ZenML's own FastAPI server (its URL paths, middlewares, custom endpoints, dashboard files,
+uvicorn...): they cannot apply here, so they are listed in `ignored` and the service warns
+about each at startup.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from zenml_serving.deployment.features import UnsupportedFeatureError
 from zenml_serving.deployment.model import ServingSettings
 
 if TYPE_CHECKING:
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["read_settings"]
 
 _APP_FIELDS = ("app_title", "app_description", "app_version")
+STEP_CONCURRENCY_KEY = "serving_step_concurrency"
 
 
 def read_settings(configuration: PipelineConfiguration) -> ServingSettings:
@@ -29,6 +33,7 @@ def read_settings(configuration: PipelineConfiguration) -> ServingSettings:
     return ServingSettings(
         environment={k: str(v) for k, v in (configuration.environment or {}).items()},
         max_concurrency=int(max_concurrency) if max_concurrency else None,
+        step_concurrency=_step_concurrency((configuration.extra or {}).get(STEP_CONCURRENCY_KEY)),
         app_title=deployment.get("app_title"),
         app_description=deployment.get("app_description"),
         app_version=deployment.get("app_version"),
@@ -36,6 +41,18 @@ def read_settings(configuration: PipelineConfiguration) -> ServingSettings:
             sorted(f"DeploymentSettings.{k}" for k in deployment if k not in _APP_FIELDS)
         ),
     )
+
+
+def _step_concurrency(value: Any) -> int | None:
+    """The pipeline's own limit of steps running at once in one invocation, checked."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UnsupportedFeatureError(
+            f'pipeline extra "{STEP_CONCURRENCY_KEY}" must be an integer >= 1 (1: steps one '
+            f"after another), got {value!r}"
+        )
+    return value
 
 
 def _fields(settings: Any) -> dict[str, Any]:

@@ -5,12 +5,15 @@ The engine is synchronous and knows nothing of HTTP or asyncio: the execution ma
 fixed in the snapshot, artifacts loaded at startup, or upstream outputs held in a dict that
 lives only for this call, so concurrent invocations share nothing mutable. An invocation leases
 the served version current when it starts (engine/versions.py) and runs every step on it, each
-inside its own ZenML step context (engine/context.py).
+inside its own ZenML step context (engine/context.py). Independent branches run at once, up to
+`step_concurrency` steps of one invocation (engine/branches.py); a chain runs on the
+invocation's thread as before.
 """
 
 from __future__ import annotations
 
 import inspect
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -25,19 +28,26 @@ from zenml_serving.deployment.model import (
     FromStepOutput,
     ServedPipeline,
 )
+from zenml_serving.engine.branches import BranchThreads, run_branches, widest_level
 from zenml_serving.engine.cancellation import CancellationToken
+from zenml_serving.engine.chunks import StepChunks, current_chunks
 from zenml_serving.engine.context import ServedRun, ServedStepContext
-from zenml_serving.engine.observer import ExecutionObserver, StepOutcome
+from zenml_serving.engine.observer import ExecutionObserver, StepOutcome, chunk_sink
 from zenml_serving.engine.versions import ServedVersion, ServedVersions
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from zenml_serving.deployment.model import ServedStep
 
 __all__ = ["DirectExecutionEngine", "InvocationResult", "StepFailedError"]
 
 _log = structlog.stdlib.get_logger(__name__)
+
+QUICK_STEP_S = 0.00025
+"""A step whose recent runs took less runs on the invocation's thread even when other steps are
+ready: a hand-off to a helper thread costs ~20 us, so only a step that takes much longer gains
+from running beside its siblings."""
 
 
 class StepFailedError(Exception):
@@ -82,11 +92,18 @@ class _NullObserver:
 
 
 class DirectExecutionEngine:
-    """Runs the steps of the current served version in order, passing outputs in memory."""
+    """Runs the steps of the current served version, passing outputs in memory."""
 
     def __init__(
-        self, pipeline: ServedPipeline | ServedVersions, *, records_runs: bool = False
+        self,
+        pipeline: ServedPipeline | ServedVersions,
+        *,
+        records_runs: bool = False,
+        step_concurrency: int = 1,
+        max_invocations: int = 1,
     ) -> None:
+        """`step_concurrency`: steps of one invocation running at once at most (1: one after
+        another); `max_invocations`: invocations running at once (sizes the helper threads)."""
         self.records_runs = records_runs
         """Whether this service records ZenML runs at all (ZENML_SERVING_CREATE_RUNS)."""
         self.versions = (
@@ -94,6 +111,16 @@ class DirectExecutionEngine:
             if isinstance(pipeline, ServedVersions)
             else ServedVersions(ServedVersion(pipeline))
         )
+        # Every version has the same steps: whether branches can overlap is known once.
+        self.step_concurrency = min(step_concurrency, widest_level(self.pipeline.steps))
+        """Steps of one invocation running at once at most (1 for a chain or when opted out)."""
+        self._branch_threads = (
+            BranchThreads(max_invocations * self.step_concurrency)
+            if self.step_concurrency > 1
+            else None
+        )
+        self._step_seconds: dict[str, float] = {}
+        """Moving average of each step's duration: quick steps are not handed off."""
 
     @property
     def pipeline(self) -> ServedPipeline:
@@ -119,31 +146,66 @@ class DirectExecutionEngine:
         `invocation_id` and `recorded` (whether a ZenML run is recorded for it) are what the
         step context tells a step about its run.
         """
-        token = token or CancellationToken()
-        observer = observer or _NullObserver()
-        records = records if records is not None else []
+        stop: CancellationToken = token or CancellationToken()
+        watcher: ExecutionObserver = observer or _NullObserver()
+        done: list[StepRecord] = records if records is not None else []
         started = time.perf_counter()
         values: dict[tuple[str, str], Any] = {}
         version = self.versions.lease()
         try:
             pipeline = version.pipeline
             run = _served_run(pipeline, invocation_id, recorded=recorded and self.records_runs)
-            for step in pipeline.steps:
-                token.raise_if_stopped(step.name)
+            if self._branch_threads is not None:
+                # Once a step has failed, its siblings still running make no further attempt.
+                failed = threading.Event()
+
+                def run_step(step: ServedStep) -> None:
+                    inputs = self._inputs(step, parameters, values)
+                    context = ServedStepContext(
+                        run=run, step=step, pipeline=pipeline, state=version.state
+                    )
+                    outputs, record = self._run_step(
+                        step, inputs, stop, watcher, context, halted=failed.is_set
+                    )
+                    done.append(record)
+                    for name, value in outputs.items():
+                        values[step.name, name] = value
+                    previous = self._step_seconds.get(step.name, record.duration_s)
+                    self._step_seconds[step.name] = 0.8 * previous + 0.2 * record.duration_s
+
+                run_branches(
+                    pipeline.steps,
+                    run_step,
+                    limit=self.step_concurrency,
+                    threads=self._branch_threads,
+                    before_start=lambda step: stop.raise_if_stopped(step.name),
+                    on_error=failed.set,
+                    quick=self._quick,
+                )
+                steps: tuple[ServedStep, ...] = ()
+            else:
+                steps = pipeline.steps
+            for step in steps:
+                stop.raise_if_stopped(step.name)
                 inputs = self._inputs(step, parameters, values)
                 context = ServedStepContext(
                     run=run, step=step, pipeline=pipeline, state=version.state
                 )
-                outputs, record = self._run_step(step, inputs, token, observer, context)
-                records.append(record)
+                outputs, record = self._run_step(step, inputs, stop, watcher, context)
+                done.append(record)
                 for name, value in outputs.items():
                     values[step.name, name] = value
             result = {o.name: values[o.step, o.output] for o in pipeline.outputs}
         finally:
             self.versions.release(version)
         return InvocationResult(
-            outputs=result, steps=records, duration_s=time.perf_counter() - started
+            outputs=result, steps=done, duration_s=time.perf_counter() - started
         )
+
+    def _quick(self, step: ServedStep) -> bool:
+        """Whether `step` usually returns sooner than handing it to a helper thread is worth
+        (unknown: no, so that a first invocation already runs its branches at once)."""
+        return self._step_seconds.get(step.name, QUICK_STEP_S) < QUICK_STEP_S
 
     @staticmethod
     def _inputs(
@@ -169,10 +231,22 @@ class DirectExecutionEngine:
         token: CancellationToken,
         observer: ExecutionObserver,
         context: ServedStepContext,
+        *,
+        halted: Callable[[], bool] = bool,
     ) -> tuple[dict[str, Any], StepRecord]:
         # The context covers the step, its retries and its hooks (ZenML's hooks read it too).
         with context:
-            return self._attempt_step(step, inputs, token, observer, context)
+            sink = chunk_sink(observer)
+            if sink is None:  # nothing streams: emit() is a no-op
+                return self._attempt_step(step, inputs, token, observer, context, halted=halted)
+            chunks = StepChunks(step.name, sink)
+            reset = current_chunks.set(chunks)
+            try:
+                return self._attempt_step(
+                    step, inputs, token, observer, context, halted=halted, chunks=chunks
+                )
+            finally:
+                current_chunks.reset(reset)
 
     def _attempt_step(
         self,
@@ -181,7 +255,12 @@ class DirectExecutionEngine:
         token: CancellationToken,
         observer: ExecutionObserver,
         context: ServedStepContext,
+        *,
+        halted: Callable[[], bool],
+        chunks: StepChunks | None = None,
     ) -> tuple[dict[str, Any], StepRecord]:
+        """Call the step, retrying as its policy says unless cancelled or `halted()` (a
+        sibling branch failed)."""
         observer.step_started(step, inputs)
         started = time.perf_counter()
         attempts = 0
@@ -192,7 +271,7 @@ class DirectExecutionEngine:
                 outputs = _split_outputs(step, step.function(**inputs))
                 break
             except Exception as exc:
-                if attempts < max_attempts and not token.cancelled:
+                if attempts < max_attempts and not token.cancelled and not halted():
                     assert step.retry is not None
                     # As ZenML: the first wait is `delay`, each later one `backoff` times longer.
                     delay = step.retry.delay_s * step.retry.backoff ** (attempts - 1)
@@ -211,6 +290,8 @@ class DirectExecutionEngine:
                         attempts,
                         error=exc,
                         metadata=context.logged_metadata or None,
+                        chunks=chunks.emitted if chunks else 0,
+                        chunks_dropped=chunks.dropped if chunks else 0,
                     ),
                 )
                 _call_hook(step, step.on_failure, exc)
@@ -224,6 +305,8 @@ class DirectExecutionEngine:
                 attempts,
                 outputs=outputs,
                 metadata=context.logged_metadata or None,
+                chunks=chunks.emitted if chunks else 0,
+                chunks_dropped=chunks.dropped if chunks else 0,
             ),
         )
         _call_hook(step, step.on_success, None)

@@ -10,9 +10,11 @@ sure no later step starts, and the count of such orphaned executions is public.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import functools
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,6 +34,7 @@ from zenml_serving.execution.backends import process_owner
 from zenml_serving.execution.invocation import Invocation, InvocationListener, InvocationOutcome
 from zenml_serving.execution.outputs import to_json_builtins
 from zenml_serving.execution.records import (
+    CHUNK_EVENT,
     JobError,
     JobEvent,
     JobRecord,
@@ -265,8 +268,8 @@ class ServingExecutionManager:
     ) -> None:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[JobEvent | None] = asyncio.Queue()
-        pump = asyncio.create_task(self._pump(queue))
         observer = _JobEventObserver(invocation.id, loop, queue)
+        pump = asyncio.create_task(self._pump(queue, observer.chunk_taken))
         token = CancellationToken.with_timeout(self._remaining(invocation))
         final: JobEvent
         try:
@@ -305,7 +308,9 @@ class ServingExecutionManager:
         await pump
         self._active.pop(invocation.id, None)
 
-    async def _pump(self, queue: asyncio.Queue[JobEvent | None]) -> None:
+    async def _pump(
+        self, queue: asyncio.Queue[JobEvent | None], chunk_taken: Callable[[], None]
+    ) -> None:
         """Apply a job's events in order: the event log first, then the job record.
 
         While the backend is unavailable (Redis down), the events wait in `queue`, in order,
@@ -313,10 +318,13 @@ class ServingExecutionManager:
         service stops before that are they dropped, and then counted in the log.
         """
         while (event := await queue.get()) is not None:
+            if event.type == CHUNK_EVENT:
+                chunk_taken()
             try:
                 stored = await self._until_stored(functools.partial(self.events.append, event))
-                applied = stored is not None and await self._until_stored(
-                    functools.partial(self._apply_to_record, stored)
+                applied = stored is not None and (
+                    stored.type == CHUNK_EVENT  # a chunk changes nothing in the record
+                    or await self._until_stored(functools.partial(self._apply_to_record, stored))
                 )
             except Exception:
                 _log.exception("job_event_lost", job_id=event.job_id, event_type=event.type)
@@ -600,6 +608,12 @@ class ServingExecutionManager:
             return 0
 
 
+MAX_CHUNK_BACKLOG = 10_000
+"""Chunks of one job waiting to be written to the event log past which new ones are dropped."""
+MAX_CHUNK_BACKLOG_BYTES = 8 * 1024 * 1024
+"""The same bound in JSON bytes."""
+
+
 class _JobEventObserver:
     """Turns engine callbacks (worker thread) into job events on the event loop, in order."""
 
@@ -610,10 +624,39 @@ class _JobEventObserver:
         self._loop = loop
         self._queue = queue
         self._closed = False
+        self._chunk_sizes: collections.deque[int] = collections.deque()
+        """JSON sizes of the chunks not yet taken to be written, oldest first."""
+        self._chunk_bytes = 0
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         """Drop anything an orphaned step reports after the job ended."""
         self._closed = True
+
+    def step_chunk(self, step: str, seq: int, value: Any, size: int) -> bool:
+        """A chunk the step emitted (`size` bytes as JSON), as a `step.chunk` event; dropped
+        (False) when the job's chunks not yet written would pass MAX_CHUNK_BACKLOG or
+        MAX_CHUNK_BACKLOG_BYTES (the step is never slowed)."""
+        event = JobEvent(
+            type=CHUNK_EVENT, job_id=self._job_id, at=time.time(), step=step, seq=seq, chunk=value
+        )
+        with self._lock:
+            if (
+                self._closed
+                or len(self._chunk_sizes) >= MAX_CHUNK_BACKLOG
+                or self._chunk_bytes + size > MAX_CHUNK_BACKLOG_BYTES
+            ):
+                return False
+            self._chunk_sizes.append(size)
+            self._chunk_bytes += size
+        self._loop.call_soon_threadsafe(self._put, event)
+        return True
+
+    def chunk_taken(self) -> None:
+        """The oldest chunk left the queue to be written (it no longer counts as backlog)."""
+        with self._lock:
+            if self._chunk_sizes:
+                self._chunk_bytes -= self._chunk_sizes.popleft()
 
     def _emit(self, event: JobEvent) -> None:
         if not self._closed:

@@ -68,6 +68,10 @@ class JobRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
         return self.status in FINAL_STATUSES
 
 
+CHUNK_EVENT = "step.chunk"
+"""The type of the events that carry what a step `emit()`s; they leave the job record as is."""
+
+
 class JobEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     """One thing that happened to a job; `id` orders a job's events from 1."""
 
@@ -80,6 +84,10 @@ class JobEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     attempts: int | None = None
     outputs: dict[str, Any] | None = None
     error: JobError | None = None
+    seq: int | None = None
+    """`step.chunk`: the chunk's number in its step, from 1 (a gap: chunks were dropped)."""
+    chunk: Any = None
+    """`step.chunk`: what the step emitted (JSON builtins)."""
 
     @property
     def final(self) -> bool:

@@ -19,6 +19,7 @@ sampled either), only metrics, and one sampled out at its own span makes no step
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -56,12 +57,19 @@ _LOGGER = "zenml_serving.invocation"
 _log = structlog.stdlib.get_logger(_LOGGER)
 _level = logging.getLogger(_LOGGER)
 """Asked before building an event, so disabled levels cost nothing."""
+_DECIDING = threading.Lock()
+"""Taken only for the first capture decision of an invocation (a sampled decision is made
+once, even when concurrent steps ask for it together)."""
 _STATE = "_telemetry"
 """Key of this listener's per-invocation state in `Invocation.attributes`."""
 
 
 class _InvocationTelemetry:
-    """One invocation's span, log context and step observer (steps run one at a time)."""
+    """One invocation's span, log context and step observer.
+
+    Independent steps may run at once, each on its own thread (engine/branches.py): step
+    state is kept by step name, and each step's span is made current on the thread it runs on.
+    """
 
     def __init__(self, listener: TelemetryListener, invocation: Invocation) -> None:
         self.listener = listener
@@ -70,7 +78,7 @@ class _InvocationTelemetry:
         self.token: object = None
         self.log_tokens: Mapping[str, Any] = {}
         self.messages_token: Token[bool] | None = None
-        self.steps: list[tuple[Span | None, object, Mapping[str, Any]]] = []
+        self.steps: dict[str, tuple[Span | None, object, Mapping[str, Any]]] = {}
         self._capture: InvocationCapture | None = None
         self.detailed = False
         """Whether steps are watched one by one (a recording span, or DEBUG step logs); set
@@ -81,7 +89,9 @@ class _InvocationTelemetry:
     def capture(self) -> InvocationCapture:
         """The capture decision, asked for once and only when something needs it."""
         if self._capture is None:
-            self._capture = self.listener.decide(self.invocation)
+            with _DECIDING:  # steps of one invocation may fail at once on their threads
+                if self._capture is None:
+                    self._capture = self.listener.decide(self.invocation)
         return self._capture
 
     def step_capture(self, step: ServedStep) -> StepCapture:
@@ -99,7 +109,7 @@ class _InvocationTelemetry:
             return
         tracer = self.listener.tracer
         if not self.tracing or tracer is None:
-            self.steps.append((None, None, inputs))
+            self.steps[step.name] = (None, None, inputs)
             return
         span = tracer.start_span(
             f"step {step.name}", kind=SpanKind.INTERNAL, attributes={"zenml.step.name": step.name}
@@ -107,7 +117,7 @@ class _InvocationTelemetry:
         if span.is_recording() and (capture := self.step_capture(step)).recorded:
             span.set_attributes(metadata_attributes(capture, "input", inputs))
         token = otel_context.attach(trace.set_span_in_context(span))
-        self.steps.append((span, token, inputs))
+        self.steps[step.name] = (span, token, inputs)
 
     def step_finished(self, step: ServedStep, outcome: StepOutcome) -> None:
         failed = outcome.status == "failed"
@@ -116,7 +126,7 @@ class _InvocationTelemetry:
                 # The manager logs the failure next, on this thread: same rule for its message.
                 self._allow_messages(self.step_capture(step).error_detail)
             return
-        span, token, inputs = self.steps.pop() if self.steps else (None, None, {})
+        span, token, inputs = self.steps.pop(step.name, (None, None, {}))
         recording = span is not None and span.is_recording()
         debug = _level.isEnabledFor(logging.DEBUG)
         with_message = False
@@ -167,9 +177,10 @@ class _InvocationTelemetry:
         return metadata
 
     def _allow_messages(self, allowed: bool) -> None:
-        token = LOG_EXCEPTION_MESSAGES.set(allowed)
-        if self.messages_token is None:
-            self.messages_token = token  # the first one resets to the value before
+        # The token that close() resets comes from the invocation's thread (see _started): a
+        # step run on a helper thread sets this in a copy of that thread's context, which the
+        # engine copies back when the step fails, and a token is only valid in its own context.
+        LOG_EXCEPTION_MESSAGES.set(allowed)
 
     def close(self) -> None:
         """Restore the thread's context; end the invocation span."""
@@ -185,6 +196,10 @@ def _annotate_step(
     span: Span, outcome: StepOutcome, attributes: dict[str, Any], *, recorded: bool, message: bool
 ) -> None:
     span.set_attribute("zenml.step.status", outcome.status)
+    if outcome.chunks or outcome.chunks_dropped:
+        # How many, never what: chunks are delivered to stream clients, not recorded.
+        span.set_attribute("zenml.step.chunks", outcome.chunks)
+        span.set_attribute("zenml.step.chunks_dropped", outcome.chunks_dropped)
     if recorded:
         span.set_attribute("zenml.step.attempts", outcome.attempts)
         span.set_attributes(attributes)
@@ -262,6 +277,7 @@ class TelemetryListener:
         if invocation.mode != "sync":
             ids["job_id"] = invocation.id
         state.log_tokens = structlog.contextvars.bind_contextvars(**ids)
+        state.messages_token = LOG_EXCEPTION_MESSAGES.set(LOG_EXCEPTION_MESSAGES.get())
         state.detailed = state.tracing or _level.isEnabledFor(logging.DEBUG)
         invocation.attributes[_STATE] = state
         return state

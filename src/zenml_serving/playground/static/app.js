@@ -31,6 +31,11 @@ const state = {
   /** Which job the run panel shows (async), for the recent list's highlight. */
   shownJob: null,
   events: 0,
+  /** Chunks shown, the step whose chunks were last appended, chunks received per step. */
+  chunks: 0,
+  chunkStep: null,
+  chunksOf: {},
+  chunkGap: false,
 };
 
 const api = new ApiClient(document.baseURI, askForKey);
@@ -244,6 +249,7 @@ function resetRun() {
   $("outputs").append(p);
   $("outputs-meta").textContent = "";
   $("events").replaceChildren();
+  resetChunks();
   state.events = 0;
   $("events-count").textContent = "(0)";
   $("job-label").textContent = "";
@@ -277,6 +283,36 @@ function showOutputs(outputs, durationMs) {
   $("outputs-meta").textContent = durationMs !== undefined && durationMs !== null ? `in ${formatMs(durationMs)}` : "";
 }
 
+/** Chunks a step emit()s, appended as they arrive: text as is, anything else as JSON. */
+function resetChunks() {
+  state.chunks = 0;
+  state.chunkStep = null;
+  state.chunksOf = {};
+  state.chunkGap = false;
+  $("partial").textContent = "";
+  $("partial-meta").textContent = "";
+  $("partial-box").hidden = true;
+}
+
+function appendChunk(event) {
+  const box = $("partial");
+  let text = typeof event.chunk === "string" ? event.chunk : `${JSON.stringify(event.chunk ?? null)}\n`;
+  if (state.chunkStep !== event.step) {
+    if (state.chunkStep !== null && !box.textContent.endsWith("\n")) text = `\n${text}`;
+    text = `[${event.step}] ${text}`;
+    state.chunkStep = event.step;
+  }
+  state.chunks += 1;
+  const received = (state.chunksOf[event.step] || 0) + 1;
+  state.chunksOf[event.step] = received;
+  if (event.seq !== undefined && event.seq !== received) state.chunkGap = true;
+  box.append(document.createTextNode(text));
+  const gap = state.chunkGap ? " (some dropped or missed: see the numbers in Events)" : "";
+  $("partial-meta").textContent = `${state.chunks} chunk${state.chunks === 1 ? "" : "s"}${gap}`;
+  $("partial-box").hidden = false;
+  box.scrollTop = box.scrollHeight;
+}
+
 function logEvent(event) {
   state.events += 1;
   $("events-count").textContent = `(${state.events})`;
@@ -285,6 +321,7 @@ function logEvent(event) {
   const at = event.at ? new Date(event.at * 1000).toLocaleTimeString() : "";
   const bits = [`#${event.id ?? "?"}`, event.type];
   if (event.step) bits.push(event.step);
+  if (event.seq !== undefined) bits.push(`chunk ${event.seq}`);
   if (event.duration_ms !== undefined) bits.push(formatMs(event.duration_ms));
   li.textContent = `${bits.join("  ")}  ${at}`;
   $("events").append(li);
@@ -475,6 +512,9 @@ function applyEvent(jobId, event) {
       break;
     case "step.failed":
       setStep(event.step, "failed", event);
+      break;
+    case "step.chunk":
+      appendChunk(event);
       break;
     case "job.completed":
       patch.status = "completed";
