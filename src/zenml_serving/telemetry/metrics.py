@@ -219,7 +219,7 @@ TRACKING_QUEUE_DEPTH = Gauge(
 )
 TRACKING_DROPPED = Counter(
     "zenml_serving_tracking_dropped",
-    "Run-tracking records dropped, by reason: full (queue), failed (store), shutdown.",
+    "Run-tracking records dropped, by reason: full (queue), failed (store), shutdown, lost (writer process died).",
     ["reason"],
     registry=REGISTRY,
 )
