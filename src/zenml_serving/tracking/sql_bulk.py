@@ -67,6 +67,9 @@ class SqlBulkRecorder:
 
         if not records:
             return
+        # Before the transaction: creating the tag takes a connection of its own, which on
+        # SQLite would wait for this transaction's lock.
+        tag_id = self._tag_id()
         with Session(self._store.engine) as session:
             indexes = self._reserve_run_indexes(session, records)
             runs, step_runs, parents, metadata = [], [], [], []
@@ -81,7 +84,6 @@ class SqlBulkRecorder:
                 session.add_all(rows)
                 session.flush()
             self._add_metadata(session, records[0].project_id, metadata)
-            tag_id = self._tag_id()
             session.add_all(
                 TagResourceSchema(
                     tag_id=tag_id,

@@ -210,14 +210,14 @@ class TrackingWriter:
                 )
                 outcomes = [_Failed(f"{type(exc).__name__}: {exc}")] * len(pending)
             retry: list[Any] = []
-            unreachable = False
+            unreachable = ""
             for item, outcome in zip(pending, outcomes, strict=True):
                 if outcome is None:
                     with self._lock:
                         self.stats.written += 1
                     continue
                 if outcome.unavailable:
-                    unreachable = True
+                    unreachable = outcome.error
                     retry.append(item)
                     continue
                 refused[id(item)] = refused.get(id(item), 0) + 1
@@ -234,7 +234,9 @@ class TrackingWriter:
                 return
             if retry:
                 if unreachable:
-                    self._log.info("tracking_store_unreachable", waiting=len(retry))
+                    self._log.info(
+                        "tracking_store_unreachable", waiting=len(retry), error=unreachable
+                    )
                 self._give_up.wait(delay)
                 delay = min(delay * 2, self._max_retry_delay_s)
             pending = retry
