@@ -152,3 +152,11 @@ def test_a_killed_writer_process_is_restarted_and_writes_nothing_twice(
     second_written = [i for i in second if Client().list_pipeline_runs(orchestrator_run_id=i).total]
     assert len(second_written) == 20 - lost
     assert_recorded(second_written)
+
+
+def test_shutdown_flushes_what_is_queued(service_factory: ServiceFactory) -> None:
+    service = service_factory(snapshot_of(TEXT), ZENML_SERVING_CAPTURE_DEFAULT="metadata")
+    ids = invoke_many(service, 200)
+    assert service.terminate() == 0
+    assert "tracking_records_dropped" not in service.log()
+    assert_recorded(ids)

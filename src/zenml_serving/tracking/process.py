@@ -88,11 +88,22 @@ class WriterProcess:
         outcomes: list[RecordFailed | None] = pickle.loads(answer)  # noqa: S301 - our own child
         return outcomes
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Close the pipe (the child exits when it reads the end) and reap the child."""
-        with self._lock:
+    def stop(self, timeout_s: float = 1.0) -> None:
+        """Close the pipe (the child exits when it reads the end) and reap the child.
+
+        A batch still being written after `timeout_s` (the grace period is over) is cut
+        short: the child is killed and the caller's `write` raises `WriterLostError`.
+        """
+        if not self._lock.acquire(timeout=timeout_s):
+            child = self._child
+            if child is not None and child.poll() is None:
+                child.kill()
+            self._lock.acquire()
+        try:
             child = self._child
             self._discard(kill=False)
+        finally:
+            self._lock.release()
         if child is not None:
             try:
                 child.wait(timeout=timeout_s)

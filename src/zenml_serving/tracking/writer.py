@@ -155,9 +155,12 @@ class TrackingWriter:
         for _ in range(left):
             self._dropped("shutdown")
         self._queue.put(_STOP)
-        self._thread.join(timeout=max(0.0, deadline - time.monotonic()) + 5.0)
+        # A batch mode writer is cut short by `on_stop` (its process is ended) when still busy.
+        extra_s = 0.0 if self._on_stop is not None else 5.0
+        self._thread.join(timeout=max(0.0, deadline - time.monotonic()) + extra_s)
         if self._on_stop is not None:
             self._on_stop()
+            self._thread.join(timeout=5.0)
         self._flush_drop_log(force=True)
 
     def _run(self) -> None:
@@ -198,9 +201,11 @@ class TrackingWriter:
             try:
                 outcomes: list[RecordFailed | _Failed | None] = list(self._write_batch(pending))
             except WriterLostError as exc:
+                # Cut short at shutdown (grace over), or died: either way never sent again.
+                reason = "shutdown" if self._give_up.is_set() else "lost"
                 self._log.warning("tracking_writer_lost", records=len(pending), error=str(exc))
                 for _ in pending:
-                    self._dropped("lost")
+                    self._dropped(reason)
                 return
             except Exception as exc:  # the writer itself failed: all of them may be retried
                 self._log.warning(
