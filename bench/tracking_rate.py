@@ -152,8 +152,14 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=60.0)
     parser.add_argument("--writer", default="process", choices=("process", "thread"))
     parser.add_argument("--cpu", type=int, default=None, help="pin the server to this core")
+    parser.add_argument(
+        "--pipeline",
+        default=EXAMPLE,
+        help="module:pipeline to serve (bench.tracking_pipelines:text_previews: full previews, "
+        "no artifacts, whatever --modes says)",
+    )
     args = parser.parse_args()
-    snapshot_id = snapshot(EXAMPLE, "bench-tracking")
+    snapshot_id = snapshot(args.pipeline, "bench-tracking-" + args.pipeline.rsplit(":", 1)[1])
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     results: list[dict[str, Any]] = []
@@ -183,7 +189,12 @@ def main() -> None:
                 c1 = asyncio.run(_closed_c1(server.port, 300))
                 _measure(server, 20, 2.0, args.drain)  # the writer's first batches
                 for rate in (float(r) for r in args.rates.split(",")):
-                    row = {"mode": mode, "writer": args.writer, "c1_p50_ms": round(c1, 3)}
+                    row = {
+                        "mode": mode,
+                        "pipeline": args.pipeline,
+                        "writer": args.writer,
+                        "c1_p50_ms": round(c1, 3),
+                    }
                     row.update(_measure(server, rate, args.seconds, args.drain))
                     results.append(row)
                     print(json.dumps(row), flush=True)
