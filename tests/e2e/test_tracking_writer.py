@@ -7,19 +7,26 @@ process killed with SIGKILL is restarted and nothing is written twice.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from zenml.client import Client
 from zenml.enums import ExecutionStatus
 
 from tests.conftest import snapshot_of
-from tests.e2e.conftest import ServiceFactory, ServiceProcess, wait_until
+from tests.e2e.conftest import ServiceFactory, ServiceProcess, start_service, wait_until
+from tests.e2e.test_shared_store import mysql_store, snapshot_into
+
+__all__ = ["mysql_store"]  # a fixture, used by name
 
 TEXT = "examples.text_pipeline:text_pipeline"
 
@@ -160,3 +167,56 @@ def test_shutdown_flushes_what_is_queued(service_factory: ServiceFactory) -> Non
     assert service.terminate() == 0
     assert "tracking_records_dropped" not in service.log()
     assert_recorded(ids)
+
+
+READ_BACK = """
+import json, sys
+from zenml.client import Client
+ids = json.load(sys.stdin)
+seen = {}
+for invocation_id in ids:
+    runs = Client().list_pipeline_runs(orchestrator_run_id=invocation_id, hydrate=True)
+    run = runs.items[0] if runs.items else None
+    seen[invocation_id] = None if run is None else {
+        "runs": runs.total,
+        "status": str(run.status.value),
+        "invocation_id": run.run_metadata.get("invocation_id"),
+        "steps": {n: str(s.status.value) for n, s in run.steps.items()},
+        "attempts": [s.run_metadata.get("attempts") for s in run.steps.values()],
+    }
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.mariadb
+def test_a_burst_lands_in_a_mariadb_store_in_bulk(
+    mysql_store: dict[str, str], tmp_path: Path
+) -> None:
+    snapshot_id = snapshot_into(mysql_store)
+    service = start_service(
+        snapshot_id, mysql_store, tmp_path, ZENML_SERVING_CAPTURE_DEFAULT="metadata"
+    )
+    try:
+        ids = invoke_many(service, 100)
+        wait_until(lambda: tracking(service)["written"] == 100, 120, "100 runs written")
+    finally:
+        assert service.terminate() == 0
+    assert "tracking_bulk_write_fell_back" not in service.log()
+    result = subprocess.run(
+        [sys.executable, "-c", READ_BACK],
+        input=json.dumps(ids),
+        env={**os.environ, **mysql_store},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    for invocation_id in ids:
+        assert seen[invocation_id] == {
+            "runs": 1,
+            "status": "completed",
+            "invocation_id": invocation_id,
+            "steps": dict.fromkeys(("normalise", "score", "format_result"), "completed"),
+            "attempts": [1, 1, 1],
+        }

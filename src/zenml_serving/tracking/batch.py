@@ -71,7 +71,11 @@ class BatchRecorder:
                 if store_unreachable(exc):
                     failed = RecordFailed(f"{type(exc).__name__}: {exc}", unavailable=True)
                     return [failed] * len(records)
-                _log.info("tracking_bulk_write_fell_back", error_type=type(exc).__name__)
+                _log.warning(
+                    "tracking_bulk_write_fell_back",
+                    records=len(records),
+                    error_type=type(exc).__name__,
+                )
             else:
                 done = set(bulk)
                 one_by_one = [i for i in one_by_one if i not in done]

@@ -156,9 +156,11 @@ def _child_main(read_fd: int, write_fd: int) -> None:
     # The pipe is ours alone (inherited fds from the serving process): pickle is safe here.
     parent_path = pickle.loads(inbox.recv_bytes())  # noqa: S301
     sys.path[:0] = [p for p in parent_path if p not in sys.path]
+    from zenml_serving.telemetry.logging import configure_logging
     from zenml_serving.tracking.batch import BatchRecorder
 
     recorder = BatchRecorder()
+    configure_logging()  # after ZenML's import, which installs its own handlers
     while True:
         try:
             payload = inbox.recv_bytes()
