@@ -155,3 +155,14 @@ def test_records_with_artifacts_go_through_the_public_api() -> None:
     assert BatchRecorder().write([run_record]) == [None]
     run = Client().get_pipeline_run(f"text_pipeline-serving-{run_record.invocation_id}")
     assert run.steps["score"].outputs["score"][0].load() == 0.5
+
+
+def test_the_tag_is_created_on_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a fresh store the tag does not exist yet: creating it must not wait on the batch's
+    own transaction (on SQLite it did, until the store's lock timeout)."""
+    fresh_tag = f"zenml-serving-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr("zenml_serving.tracking.sql_bulk.TAG", fresh_tag)
+    run_record = _twin(CASES["completed"]())
+    SqlBulkRecorder(Client()).write([run_record])
+    run = Client().get_pipeline_run(f"text_pipeline-serving-{run_record.invocation_id}")
+    assert [tag.name for tag in run.tags] == [fresh_tag]
