@@ -57,12 +57,6 @@ class TrackingStats:
         return self.dropped_full + self.dropped_failed + self.dropped_shutdown + self.dropped_lost
 
 
-@dataclass(frozen=True)
-class _Failed:
-    error: str
-    unavailable: bool = False
-
-
 class TrackingWriter:
     """Owns one thread that turns queued items into store writes with `write(item)`."""
 
@@ -191,7 +185,7 @@ class TrackingWriter:
 
     def _write_batch_until_done(self, items: list[Any]) -> None:  # noqa: PLR0912
         """Write `items`; retry what failed (without limit while the store is unreachable)."""
-        from zenml_serving.tracking.process import WriterLostError
+        from zenml_serving.tracking.process import RecordFailed, WriterLostError
 
         assert self._write_batch is not None
         pending = items
@@ -199,7 +193,7 @@ class TrackingWriter:
         delay = self._retry_delay_s
         while pending:
             try:
-                outcomes: list[RecordFailed | _Failed | None] = list(self._write_batch(pending))
+                outcomes: list[RecordFailed | None] = list(self._write_batch(pending))
             except WriterLostError as exc:
                 # Cut short at shutdown (grace over), or died: either way never sent again.
                 reason = "shutdown" if self._give_up.is_set() else "lost"
@@ -213,7 +207,7 @@ class TrackingWriter:
                     error=f"{type(exc).__name__}: {exc}",
                     records=len(pending),
                 )
-                outcomes = [_Failed(f"{type(exc).__name__}: {exc}")] * len(pending)
+                outcomes = [RecordFailed(f"{type(exc).__name__}: {exc}")] * len(pending)
             retry: list[Any] = []
             unreachable = ""
             for item, outcome in zip(pending, outcomes, strict=True):
