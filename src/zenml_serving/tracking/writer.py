@@ -87,7 +87,10 @@ class TrackingWriter:
         self._batch_size = batch_size if write_batch is not None else 1
         self._max_retry_delay_s = max_retry_delay_s
         self._rest_per_busy = 1.0 / duty - 1.0
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
+        # The bound counts records held, queued or in the batch being written: a batch taken
+        # off the queue must not make room for more while the store is away.
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._max_held = max_queue
         self._retries = retries
         self._retry_delay_s = retry_delay_s
         self._log_interval_s = log_interval_s
@@ -105,8 +108,8 @@ class TrackingWriter:
 
     @property
     def depth(self) -> int:
-        """Records waiting to be written."""
-        return self._queue.qsize()
+        """Records waiting to be written (queued, or in the batch being written)."""
+        return self._queue.unfinished_tasks
 
     def start(self) -> None:
         """Start the writer thread (and what it writes to)."""
@@ -122,9 +125,11 @@ class TrackingWriter:
         if self._stopping.is_set():
             self._dropped("shutdown")
             return False
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
+        with self._lock:
+            full = self._queue.unfinished_tasks >= self._max_held
+            if not full:
+                self._queue.put_nowait(item)
+        if full:
             self._dropped("full")
             return False
         return True
