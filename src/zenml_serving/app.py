@@ -63,7 +63,9 @@ from zenml_serving.telemetry.logging import configure_logging
 from zenml_serving.telemetry.service import Telemetry
 from zenml_serving.tracking.builder import build_run_record
 from zenml_serving.tracking.listener import TrackingListener
+from zenml_serving.tracking.process import WriterProcess
 from zenml_serving.tracking.recorder import ZenStoreRecorder
+from zenml_serving.tracking.sink import ProcessSink
 from zenml_serving.tracking.writer import TrackingWriter
 
 if TYPE_CHECKING:
@@ -389,14 +391,25 @@ def _tracking(
     """The ZenML run tracking writer and listener, unless runs are off or there is no store."""
     if not config.create_runs or pipeline.project_id is None:
         return None
-    recorder = ZenStoreRecorder()
+    writer: TrackingWriter
+    if config.tracking_writer == "process":
+        process = WriterProcess()
+        writer = TrackingWriter(
+            write_batch=ProcessSink(process),
+            max_queue=config.tracking_queue_size,
+            on_drop=on_drop,
+            on_start=process.start,
+            on_stop=process.stop,
+        )
+    else:
+        recorder = ZenStoreRecorder()
 
-    def write(captured: CapturedInvocation) -> None:
-        recorder.write(build_run_record(captured))
+        def write(captured: CapturedInvocation) -> None:
+            recorder.write(build_run_record(captured))
 
-    writer = TrackingWriter(
-        write, max_queue=config.tracking_queue_size, duty=config.tracking_duty, on_drop=on_drop
-    )
+        writer = TrackingWriter(
+            write, max_queue=config.tracking_queue_size, duty=config.tracking_duty, on_drop=on_drop
+        )
 
     def resolve(invocation: Invocation) -> InvocationCapture:
         if invocation.capture is not None:

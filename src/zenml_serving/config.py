@@ -138,9 +138,13 @@ class ServingConfig:
     """ZENML_SERVING_CAPTURE_OVERRIDE: `allow` or `deny` request capture overrides."""
     tracking_queue_size: int = 1000
     """ZENML_SERVING_TRACKING_QUEUE_SIZE: run records waiting for the store before drops."""
+    tracking_writer: str = "process"
+    """ZENML_SERVING_TRACKING_WRITER: `process` writes runs from a child process, in batches
+    (one SQL transaction per batch on SQL stores); `thread` writes them one by one from a
+    thread of the serving process, rationed by ZENML_SERVING_TRACKING_DUTY."""
     tracking_duty: float = 0.2
-    """ZENML_SERVING_TRACKING_DUTY: largest share of time (0..1] the run-tracking writer may
-    spend writing; it competes with requests for the GIL (1: no limit)."""
+    """ZENML_SERVING_TRACKING_DUTY: with the `thread` writer, largest share of time (0..1]
+    it may spend writing; it competes with requests for the GIL (1: no limit)."""
     log_format: str = "auto"
     """ZENML_SERVING_LOG_FORMAT: `json`, `console`, or `auto` (console on a terminal)."""
     access_log: bool = False
@@ -351,6 +355,13 @@ class ServingConfig:
                 1000,
                 _int_in(1, 1_000_000),
                 "an integer 1..1000000",
+            ),
+            tracking_writer=_get(
+                env,
+                "ZENML_SERVING_TRACKING_WRITER",
+                "process",
+                _choice(("process", "thread"), lower=True),
+                "process | thread",
             ),
             tracking_duty=_get(
                 env,

@@ -21,6 +21,7 @@ class TestDefaults:
         assert config.capture_default == "full"
         assert config.capture_max_bytes == 262_144
         assert config.create_runs is True
+        assert config.tracking_writer == "process"
         assert config.deployment_id is None
         assert (config.step_concurrency, config.step_concurrency_set) == (4, False)
 
@@ -61,6 +62,7 @@ class TestParsing:
             ("ZENML_SERVING_CAPTURE_DEFAULT", "all", "full | sampled"),
             ("ZENML_SERVING_CAPTURE_SAMPLE_RATE", "1.5", "0..1"),
             ("ZENML_SERVING_CAPTURE_OVERRIDE", "sometimes", "allow | deny"),
+            ("ZENML_SERVING_TRACKING_WRITER", "fork", "process | thread"),
             ("ZENML_SERVING_SOURCE_ROOT", "/does/not/exist", "an existing folder"),
         ],
     )

@@ -244,5 +244,6 @@ def _tracking_status(ctx: AppContext) -> dict[str, Any]:
             "queue_full": stats.dropped_full,
             "write_failed": stats.dropped_failed,
             "shutdown": stats.dropped_shutdown,
+            "writer_lost": stats.dropped_lost,
         },
     }

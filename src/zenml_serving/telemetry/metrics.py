@@ -221,7 +221,8 @@ TRACKING_QUEUE_DEPTH = Gauge(
 )
 TRACKING_DROPPED = Counter(
     "zenml_serving_tracking_dropped",
-    "Run-tracking records dropped, by reason: full (queue), failed (store), shutdown.",
+    "Run-tracking records dropped, by reason: full (queue), failed (store), shutdown, lost"
+    " (held by a writer process that died).",
     ["reason"],
     registry=REGISTRY,
 )

@@ -8,6 +8,7 @@ import time
 import pytest
 import structlog
 
+from zenml_serving.tracking.process import RecordFailed, WriterLostError
 from zenml_serving.tracking.writer import TrackingWriter
 
 
@@ -120,3 +121,90 @@ class TestDuty:
     def test_a_duty_outside_0_1_is_refused(self) -> None:
         with pytest.raises(ValueError, match="duty"):
             TrackingWriter(lambda item: None, duty=0.0)
+
+
+class TestBatchWriting:
+    """`write_batch`: many records per call, an unreachable store waited for, a lost batch."""
+
+    def test_queued_records_are_written_in_batches_in_order(self) -> None:
+        batches: list[list[int]] = []
+        release = threading.Event()
+
+        def write_batch(items: list[int]) -> list[RecordFailed | None]:
+            release.wait(10)
+            batches.append(items)
+            return [None] * len(items)
+
+        writer = TrackingWriter(write_batch=write_batch, batch_size=50)
+        writer.start()
+        for item in range(101):
+            assert writer.submit(item)
+        release.set()
+        writer.stop(grace_s=10)
+        assert [i for batch in batches for i in batch] == list(range(101))
+        assert len(batches) < 101, "records queued meanwhile go together"
+        assert writer.stats.written == 101
+
+    def test_an_unreachable_store_is_waited_for_beyond_the_retry_count(self) -> None:
+        calls: list[list[int]] = []
+
+        def write_batch(items: list[int]) -> list[RecordFailed | None]:
+            calls.append(items)
+            if len(calls) <= 5:
+                return [RecordFailed("OperationalError: gone", unavailable=True)] * len(items)
+            return [None] * len(items)
+
+        writer = TrackingWriter(write_batch=write_batch, retries=2, retry_delay_s=0)
+        writer.start()
+        writer.submit(1)
+        writer.stop(grace_s=10)
+        assert writer.stats.written == 1
+        assert writer.stats.dropped == 0
+        assert len(calls) == 6
+
+    def test_a_refused_record_is_dropped_after_its_retries_and_the_others_written(self) -> None:
+        def write_batch(items: list[int]) -> list[RecordFailed | None]:
+            return [RecordFailed("bad") if item == 2 else None for item in items]
+
+        writer = TrackingWriter(write_batch=write_batch, retries=3, retry_delay_s=0)
+        writer.start()
+        for item in (1, 2, 3):
+            writer.submit(item)
+        writer.stop(grace_s=10)
+        assert writer.stats.written == 2
+        assert writer.stats.dropped_failed == 1
+
+    def test_a_batch_held_by_a_dead_writer_process_is_counted_lost_and_not_resent(self) -> None:
+        calls: list[list[int]] = []
+
+        def write_batch(items: list[int]) -> list[RecordFailed | None]:
+            calls.append(items)
+            if len(calls) == 1:
+                raise WriterLostError("killed")
+            return [None] * len(items)
+
+        reasons: list[str] = []
+        writer = TrackingWriter(write_batch=write_batch, on_drop=lambda r, n: reasons.append(r))
+        writer.start()
+        writer.submit(1)
+        writer.stop(grace_s=10)
+        assert [i for batch in calls for i in batch] == [1], "never sent twice"
+        assert writer.stats.dropped_lost == 1
+        assert reasons == ["lost"]
+
+    def test_the_sink_is_opened_at_start_and_closed_after_the_flush(self) -> None:
+        events: list[str] = []
+
+        def write_batch(items: list[int]) -> list[RecordFailed | None]:
+            events.append("write")
+            return [None] * len(items)
+
+        writer = TrackingWriter(
+            write_batch=write_batch,
+            on_start=lambda: events.append("start"),
+            on_stop=lambda: events.append("stop"),
+        )
+        writer.start()
+        writer.submit(1)
+        writer.stop(grace_s=10)
+        assert events == ["start", "write", "stop"]
