@@ -89,8 +89,8 @@ async def run_invocation(
     data: Any, request: Request[Any, Any, Any], ctx: AppContext, mode: InvokeMode
 ) -> Response[InvokeResponse | JobAccepted] | ServerSentEvent:
     """The native contract of `POST /invoke` for a validated body, in `mode`."""
+    check_capture_override(data, ctx)
     invocation = invocation_from_request(data, mode=mode, capture_plan=ctx.capture_plan)
-    check_capture_override(invocation, ctx)
     if mode == "sync":
         return await _invoke_sync(invocation, request, ctx)
     record = await ctx.manager.submit(invocation)
@@ -109,9 +109,10 @@ async def run_invocation(
     )
 
 
-def check_capture_override(invocation: Invocation, ctx: AppContext) -> None:
-    """403 when the request overrides capture and the operator forbids it."""
-    if invocation.capture_override is not None and ctx.config.capture_override == "deny":
+def check_capture_override(data: Any, ctx: AppContext) -> None:
+    """403 when the validated request `data` overrides capture and the operator forbids it
+    (checked before anything is resolved for it)."""
+    if data.capture_override is not None and ctx.config.capture_override == "deny":
         raise problem(
             403,
             "capture-override-denied",

@@ -108,8 +108,8 @@ async def invoke_zenml(
     """Validate, admit and run one invocation; a failed run is a 200 with `success: false`."""
     if mode is not None:
         return await run_invocation(data, request, ctx, mode)
+    check_capture_override(data, ctx)
     invocation = invocation_from_request(data, mode="sync", capture_plan=ctx.capture_plan)
-    check_capture_override(invocation, ctx)
     stop = StopSignal()
     watch = DisconnectWatch(request, stop)
     started = time.perf_counter()
@@ -166,8 +166,8 @@ async def submit_zenml(
     ctx: NamedDependency[AppContext],
 ) -> Response[ZenMLSubmitResponse]:
     """Queue one invocation as a job."""
+    check_capture_override(data, ctx)
     invocation = invocation_from_request(data, mode="async", capture_plan=ctx.capture_plan)
-    check_capture_override(invocation, ctx)
     record = await ctx.manager.submit(invocation)
     return Response(
         ZenMLSubmitResponse(run_id=record.job_id),
