@@ -23,7 +23,7 @@ from zenml_serving.api.streaming import job_event_stream
 from zenml_serving.engine.cancellation import InvocationCancelledError
 from zenml_serving.engine.engine import StepFailedError
 from zenml_serving.execution.invocation import Invocation, invocation_from_request
-from zenml_serving.execution.manager import ShuttingDownError
+from zenml_serving.execution.manager import InvocationAbortedError, ShuttingDownError
 from zenml_serving.execution.outputs import OutputNotSerializableError
 from zenml_serving.execution.signals import StopSignal
 
@@ -129,7 +129,12 @@ async def _invoke_sync(
     watch = DisconnectWatch(request, stop)
     try:
         result = await ctx.manager.invoke(invocation, stop)
-    except (StepFailedError, InvocationCancelledError, OutputNotSerializableError) as exc:
+    except (
+        StepFailedError,
+        InvocationAbortedError,
+        InvocationCancelledError,
+        OutputNotSerializableError,
+    ) as exc:
         if isinstance(exc, InvocationCancelledError) and not ctx.manager.accepting:
             # stopped by the end of the drain grace, not by its client: 503, not 499
             shutting_down = ShuttingDownError("the service is shutting down")
