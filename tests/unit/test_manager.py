@@ -10,12 +10,14 @@ import asyncio
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.builders import param, pipeline_of, step_of
 from zenml_serving.engine.engine import DirectExecutionEngine
+from zenml_serving.execution.backends import process_owner
 from zenml_serving.execution.invocation import Invocation, InvocationOutcome, new_invocation_id
 from zenml_serving.execution.manager import (
     InvocationAbortedError,
@@ -24,6 +26,7 @@ from zenml_serving.execution.manager import (
 )
 from zenml_serving.execution.memory import MemoryEventLog, MemoryJobStore
 from zenml_serving.execution.slots import OverloadedError
+from zenml_serving.execution.sqlite_backend import SqliteJobBackend
 from zenml_serving.telemetry import metrics
 
 pytestmark = pytest.mark.anyio
@@ -81,9 +84,11 @@ class Harness:
     def __init__(self, function: Callable[[str], str], **options: Any) -> None:
         self.listener = Listener()
         self.outcomes: list[str] = []
-        self.jobs = MemoryJobStore(
+        store = options.pop("store", None)
+        self.jobs: Any = store or MemoryJobStore(
             ttl_s=options.pop("ttl_s", 3600), max_jobs=options.pop("max_jobs", 100)
         )
+        events: Any = store or MemoryEventLog(max_events_per_job=100)
 
         def count(inv: Invocation, outcome: str) -> None:
             self.outcomes.append(outcome)
@@ -92,7 +97,7 @@ class Harness:
         self.manager = ServingExecutionManager(
             engine_of(function),
             jobs=self.jobs,
-            events=MemoryEventLog(max_events_per_job=100),
+            events=events,
             max_concurrency=options.pop("max_concurrency", 2),
             max_queue_size=options.pop("max_queue_size", 2),
             request_timeout_s=30,
@@ -239,13 +244,31 @@ class TestJobCounts:
         assert await harness.jobs.get(first) is None
         assert manager.job_counts().get("completed") == 1
 
-    async def test_a_job_another_process_dropped_is_forgotten_at_maintenance(
-        self, harness_of: Any
+    async def test_a_job_another_process_evicted_is_forgotten_at_maintenance(
+        self, harness_of: Any, tmp_path: Path
     ) -> None:
-        harness = await harness_of(echo)
-        manager = harness.manager
-        job_id = (await manager.submit(invocation("async"))).job_id
-        await harness.until_finished(job_id)
-        harness.jobs._drop(job_id)  # as another worker sharing the store would
-        await manager.evict_now()
-        assert manager.job_counts().get("completed", 0) == 0
+        def sqlite_store(owner: str) -> SqliteJobBackend:
+            return SqliteJobBackend(
+                tmp_path / "jobs.sqlite3",
+                owner=owner,
+                job_ttl_s=3600,
+                max_jobs=1,
+                max_job_bytes=1 << 30,
+                max_events_per_job=100,
+                request_timeout_s=30,
+            )
+
+        # Two workers of one host sharing the SQLite job store, room for one job.
+        first = await harness_of(echo, store=sqlite_store(process_owner()))
+        second = await harness_of(echo, store=sqlite_store("another-worker"))
+        second.manager.owner = "another-worker"  # as a second granian worker names itself
+        job_id = (await first.manager.submit(invocation("async"))).job_id
+        await first.until_finished(job_id)
+        assert first.manager.job_counts().get("completed") == 1
+
+        other = (await second.manager.submit(invocation("async"))).job_id  # evicts the first
+        await second.until_finished(other)
+        assert await first.jobs.get(job_id) is None
+        await first.manager.evict_now()  # the maintenance round
+        assert first.manager.job_counts().get("completed", 0) == 0
+        assert second.manager.job_counts().get("completed") == 1

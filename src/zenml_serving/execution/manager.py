@@ -409,6 +409,8 @@ class ServingExecutionManager:
     async def _recount_jobs(self) -> None:
         """Forget finished jobs the store no longer keeps: with a store shared by several
         processes, another one's put or eviction may drop ours (a maintenance round)."""
+        if not self.jobs.describe().get("shared", True):
+            return  # only this process evicts, and it sees every eviction
         kept_here = {j for j, status in self._job_states.items() if status in _FINISHED}
         if not kept_here:
             return
