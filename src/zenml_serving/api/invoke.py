@@ -28,16 +28,50 @@ from zenml_serving.execution.outputs import OutputNotSerializableError
 from zenml_serving.execution.signals import StopSignal
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pydantic
 
     # At runtime Litestar resolves this name from the app's signature_namespace: the model is
     # built per pipeline at startup (api.schemas.build_invoke_request_model).
     InvokeRequest = pydantic.BaseModel
 
-__all__ = ["DisconnectWatch", "InvokeMode", "check_capture_override", "invoke", "run_invocation"]
+__all__ = [
+    "CONTEXT_STATE_KEY",
+    "DisconnectWatch",
+    "InvokeMode",
+    "check_capture_override",
+    "invoke",
+    "run_invocation",
+    "shed_then_vet",
+]
 
 InvokeMode = Literal["sync", "async", "stream"]
 _WATCH_AFTER_S = 0.05
+_MODES: frozenset[str] = frozenset({"sync", "async", "stream"})
+
+CONTEXT_STATE_KEY = "zenml_serving_context"
+"""The AppContext in the app's state, for `before_request` hooks (which get no dependencies)."""
+
+
+def shed_then_vet(
+    default_mode: InvokeMode, *, mode_from_query: bool = True
+) -> Callable[[Request[Any, Any, Any]], Any]:
+    """The `before_request` hook of the invoke routes: 429 at once when the execution manager
+    could admit nothing, before the body is read, decoded and validated (a refusal then costs
+    a fraction of a full request, which is what lets overload be shed quickly), then
+    `vet_json_body`. With `mode_from_query`, `?mode=` picks the mode it is counted under
+    (`default_mode` without one; an unknown value is left to validation)."""
+
+    async def hook(request: Request[Any, Any, Any]) -> None:
+        ctx: AppContext = request.app.state[CONTEXT_STATE_KEY]
+        if ctx.manager.slots.full:
+            mode = (mode_from_query and request.query_params.get("mode")) or default_mode
+            if mode in _MODES:
+                ctx.manager.refuse_when_full(mode)
+        await vet_json_body(request)
+
+    return hook
 
 
 @post(
@@ -51,7 +85,7 @@ _WATCH_AFTER_S = 0.05
     ),
     status_code=200,
     tags=["invoke"],
-    before_request=vet_json_body,
+    before_request=shed_then_vet("sync"),
     opt={STREAM_ROUTE: STREAM_WHEN_MODE_STREAM},
     responses={
         200: ResponseSpec(

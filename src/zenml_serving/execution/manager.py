@@ -29,7 +29,12 @@ from zenml_serving.engine.engine import InvocationResult, StepFailedError, StepR
 from zenml_serving.engine.observer import CompositeObserver, ExecutionObserver, StepOutcome
 from zenml_serving.execution.backend import BackendUnavailableError, JobStoreFullError
 from zenml_serving.execution.backends import process_owner
-from zenml_serving.execution.invocation import Invocation, InvocationListener, InvocationOutcome
+from zenml_serving.execution.invocation import (
+    Invocation,
+    InvocationListener,
+    InvocationOutcome,
+    Mode,
+)
 from zenml_serving.execution.outcomes import counted_as
 from zenml_serving.execution.outputs import to_json_builtins
 from zenml_serving.execution.records import (
@@ -433,6 +438,15 @@ class ServingExecutionManager:
             delay = min(delay * 2, 2.0)
 
     # -- the one execution path ------------------------------------------------------------
+
+    def refuse_when_full(self, mode: Mode) -> None:
+        """Raise OverloadedError (429), counted as every refusal, when nothing could be admitted
+        now: the invoke routes call it before the body is read and validated, so that a request
+        shed under overload costs as little as possible. `invoke`/`submit` still admit."""
+        if self._accepting and self.slots.full:
+            # Refused before it had an id or parameters; the outcome hook counts it by mode.
+            self._tally(Invocation(id="", parameters={}, mode=mode), "overloaded")
+            raise OverloadedError(self.slots.retry_after_s())
 
     def _reserve(self, invocation: Invocation) -> Slot | asyncio.Future[Slot]:
         if not self._accepting:
