@@ -350,3 +350,31 @@ register(
         needs=frozenset({"snapshot"}),
     )
 )
+
+
+def _request_path_targets(ctx: Context) -> list[Target]:
+    """Bare Litestar, zenml-serving now, and (when BENCH_BASELINE_SRC names the `src/` of an
+    earlier checkout) the code before: the paired A/B of a request-path change."""
+    targets = [bare_litestar(ctx), ours(ctx, "serving")]
+    baseline_src = os.environ.get("BENCH_BASELINE_SRC")
+    if baseline_src:
+        targets.insert(1, ours(ctx, "serving-before", PYTHONPATH=baseline_src))
+    return targets
+
+
+register(
+    Scenario(
+        name="request-path",
+        description=(
+            "sync `POST /invoke` vs bare Litestar (issue 19's goals: p50 <= 1.3x at c1, "
+            "throughput >= 0.7x at c32), and the code before a change "
+            "(BENCH_BASELINE_SRC=<earlier checkout>/src)"
+        ),
+        targets=_request_path_targets,
+        baseline="bare-litestar",
+        needs=frozenset({"snapshot"}),
+        extra_ratios=(("serving", "serving-before"),)
+        if os.environ.get("BENCH_BASELINE_SRC")
+        else (),
+    )
+)

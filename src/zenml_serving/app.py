@@ -28,7 +28,7 @@ from zenml_serving.api.admin import reload
 from zenml_serving.api.context import AppContext, DeploymentIdentity
 from zenml_serving.api.errors import PROBLEM_MAP
 from zenml_serving.api.head import HeadAsGet
-from zenml_serving.api.invoke import invoke
+from zenml_serving.api.invoke import CONTEXT_STATE_KEY, invoke
 from zenml_serving.api.jobs import cancel_job, get_job, list_jobs
 from zenml_serving.api.metrics import metrics
 from zenml_serving.api.ops import health, info, livez, status
@@ -188,7 +188,7 @@ def create_app(
             *([metrics] if config.metrics_enabled else []),
         ],
         dependencies={"ctx": Provide(lambda: context, use_cache=True, sync_to_thread=False)},
-        state=State({STATE_KEY: ParameterLimits.from_config(config)}),
+        state=State({STATE_KEY: ParameterLimits.from_config(config), CONTEXT_STATE_KEY: context}),
         middleware=[
             *(
                 [BearerKeyMiddleware(config.auth_key, guard_metrics=config.metrics_auth)]

@@ -47,6 +47,37 @@ class TestStepFaults:
         assert service.client.get("/health").status_code == 200
 
 
+class TestAStepThatExits:
+    """`sys.exit()` or KeyboardInterrupt in a step fails its invocation, never the process."""
+
+    def test_answered_500_and_the_service_keeps_serving(
+        self, service_factory: ServiceFactory
+    ) -> None:
+        service = service_factory(snapshot_of(FAULTS))
+        for kind, name in (("sys_exit", "SystemExit"), ("interrupt", "KeyboardInterrupt")):
+            aborted = service.client.post("/invoke", json=fault(kind))
+            assert aborted.status_code == 500, aborted.text
+            problem = aborted.json()
+            assert problem["type"].endswith("invocation-aborted")
+            assert name in problem["detail"]
+            assert problem["invocation_id"] == aborted.headers["x-invocation-id"]
+
+        job = service.client.post("/invoke?mode=async", json=fault("sys_exit")).json()
+        deadline = time.monotonic() + 30
+        record = service.client.get(f"/jobs/{job['job_id']}").json()
+        while record["status"] not in ("completed", "failed") and time.monotonic() < deadline:
+            time.sleep(0.05)
+            record = service.client.get(f"/jobs/{job['job_id']}").json()
+        assert record["status"] == "failed"
+        assert record["error"]["type"] == "InvocationAbortedError"
+
+        ok = service.client.post("/invoke", json=fault("none"))
+        assert ok.json()["outputs"] == {"output": "ok"}
+        totals = service.client.get("/status").json()["execution"]["totals"]
+        assert totals["failed"] == 3
+        assert service.process.poll() is None
+
+
 class TestDeadWorker:
     """A step that kills its process: granian respawns the worker, the others keep serving."""
 

@@ -425,8 +425,15 @@ class TestMetrics:
                 during = (await client.get("/metrics")).text
                 rejected = [await client.post("/invoke", json={}) for _ in range(3)]
                 rejected.append(await client.post("/invoke?mode=async", json={}))
-                assert [r.status_code for r in rejected] == [429] * 4
+                # Shed before the body is read: even a malformed one is a 429, not a 400.
+                malformed = await client.post(
+                    "/invoke", content=b"{not json", headers={"content-type": "application/json"}
+                )
+                rejected.append(malformed)
+                assert [r.status_code for r in rejected] == [429] * 5
                 assert all("retry-after" in r.headers for r in rejected)
+                totals = (await client.get("/status")).json()["execution"]["totals"]
+                assert totals["rejected"] == 5
             finally:
                 gate.set()
             job = await _finished_job(client, holder.headers["location"])
@@ -437,11 +444,11 @@ class TestMetrics:
             return sample(after, name, **labels) - sample(before, name, **labels)
 
         http = "zenml_serving_http_requests_total"
-        assert delta(http, route="/invoke", status="429") == 4
+        assert delta(http, route="/invoke", status="429") == 5
         assert delta(http, route="/invoke", status="202") == 1
-        assert delta("zenml_serving_rejections_total", reason="overloaded") == 4
+        assert delta("zenml_serving_rejections_total", reason="overloaded") == 5
         invocations = "zenml_serving_invocations_total"
-        assert delta(invocations, mode="sync", outcome="rejected") == 3
+        assert delta(invocations, mode="sync", outcome="rejected") == 4
         assert delta(invocations, mode="async", outcome="rejected") == 1
         assert delta(invocations, mode="async", outcome="completed") == 1
         assert sample(during, "zenml_serving_executions_in_flight") == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import time
 
 from zenml import pipeline, step
@@ -13,7 +14,7 @@ from zenml import pipeline, step
 def misbehave(fault: str, size: int, seconds: float) -> str:
     """`raise`, `allocate` (`size` bytes), `hang` (`seconds`), `exit` (kill the process after
     `seconds`), `hold_gil` (a regex that backtracks 2**`size` times without releasing the
-    GIL), or ok."""
+    GIL), `sys_exit` (`sys.exit()`), `interrupt` (KeyboardInterrupt), or ok."""
     if fault == "raise":
         raise RuntimeError("asked to fail")
     if fault == "allocate":
@@ -23,6 +24,10 @@ def misbehave(fault: str, size: int, seconds: float) -> str:
         time.sleep(seconds)
     if fault == "hold_gil":
         re.fullmatch(r"(a+)+", "a" * size + "b")
+    if fault == "sys_exit":
+        sys.exit("asked to exit")
+    if fault == "interrupt":
+        raise KeyboardInterrupt
     if fault == "exit":
         time.sleep(seconds)  # > 0: let the caller's 202 leave before the process dies
         os._exit(17)

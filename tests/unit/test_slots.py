@@ -126,3 +126,17 @@ class TestClosing:
         with pytest.raises(RuntimeError):
             slots.reserve()
         holder.release()
+
+
+async def test_full_says_whether_reserve_would_refuse() -> None:
+    slots = ExecutionSlots(1, 1)
+    assert not slots.full
+    held = await take(slots)
+    assert not slots.full  # a place in line is free
+    waiting = queued(slots)
+    assert slots.full
+    with pytest.raises(OverloadedError):
+        slots.reserve()
+    held.release()  # the slot passes to the one in line; the line is empty again
+    assert not slots.full
+    (await waiting).release()

@@ -18,7 +18,11 @@ from litestar.plugins.problem_details import ProblemDetailsException
 from zenml_serving.engine.cancellation import InvocationCancelledError, InvocationTimeoutError
 from zenml_serving.engine.engine import StepFailedError
 from zenml_serving.execution.backend import BackendUnavailableError
-from zenml_serving.execution.manager import JobsFullError, ShuttingDownError
+from zenml_serving.execution.manager import (
+    InvocationAbortedError,
+    JobsFullError,
+    ShuttingDownError,
+)
 from zenml_serving.execution.outputs import OutputNotSerializableError
 from zenml_serving.execution.slots import OverloadedError
 
@@ -176,6 +180,10 @@ def _http(exc: HTTPException) -> ProblemDetailsException:
     )
 
 
+def _aborted(exc: InvocationAbortedError) -> ProblemDetailsException:
+    return problem(500, "invocation-aborted", "Invocation aborted", str(exc))
+
+
 def _unexpected(exc: Exception) -> ProblemDetailsException:
     """Anything no other entry knows: logged with its traceback, answered without it."""
     _log.error("unhandled_exception", error_type=type(exc).__name__, exc_info=exc)
@@ -194,6 +202,7 @@ PROBLEM_MAP: Mapping[type[Exception], Callable[[Any], ProblemDetailsException]] 
     InvocationTimeoutError: _timed_out,
     InvocationCancelledError: _cancelled,
     ShuttingDownError: _shutting_down,
+    InvocationAbortedError: _aborted,
     BackendUnavailableError: _backend_unavailable,
     OutputNotSerializableError: _not_serializable,
     ValidationException: _validation,

@@ -23,21 +23,55 @@ from zenml_serving.api.streaming import job_event_stream
 from zenml_serving.engine.cancellation import InvocationCancelledError
 from zenml_serving.engine.engine import StepFailedError
 from zenml_serving.execution.invocation import Invocation, invocation_from_request
-from zenml_serving.execution.manager import ShuttingDownError
+from zenml_serving.execution.manager import InvocationAbortedError, ShuttingDownError
 from zenml_serving.execution.outputs import OutputNotSerializableError
 from zenml_serving.execution.signals import StopSignal
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pydantic
 
     # At runtime Litestar resolves this name from the app's signature_namespace: the model is
     # built per pipeline at startup (api.schemas.build_invoke_request_model).
     InvokeRequest = pydantic.BaseModel
 
-__all__ = ["DisconnectWatch", "InvokeMode", "check_capture_override", "invoke", "run_invocation"]
+__all__ = [
+    "CONTEXT_STATE_KEY",
+    "DisconnectWatch",
+    "InvokeMode",
+    "check_capture_override",
+    "invoke",
+    "run_invocation",
+    "shed_then_vet",
+]
 
 InvokeMode = Literal["sync", "async", "stream"]
 _WATCH_AFTER_S = 0.05
+_MODES: frozenset[str] = frozenset({"sync", "async", "stream"})
+
+CONTEXT_STATE_KEY = "zenml_serving_context"
+"""The AppContext in the app's state, for `before_request` hooks (which get no dependencies)."""
+
+
+def shed_then_vet(
+    default_mode: InvokeMode, *, mode_from_query: bool = True
+) -> Callable[[Request[Any, Any, Any]], Any]:
+    """The `before_request` hook of the invoke routes: 429 at once when the execution manager
+    could admit nothing, before the body is read, decoded and validated (a refusal then costs
+    a fraction of a full request, which is what lets overload be shed quickly), then
+    `vet_json_body`. With `mode_from_query`, `?mode=` picks the mode it is counted under
+    (`default_mode` without one; an unknown value is left to validation)."""
+
+    async def hook(request: Request[Any, Any, Any]) -> None:
+        ctx: AppContext = request.app.state[CONTEXT_STATE_KEY]
+        if ctx.manager.slots.full:
+            mode = (mode_from_query and request.query_params.get("mode")) or default_mode
+            if mode in _MODES:
+                ctx.manager.refuse_when_full(mode)
+        await vet_json_body(request)
+
+    return hook
 
 
 @post(
@@ -51,7 +85,7 @@ _WATCH_AFTER_S = 0.05
     ),
     status_code=200,
     tags=["invoke"],
-    before_request=vet_json_body,
+    before_request=shed_then_vet("sync"),
     opt={STREAM_ROUTE: STREAM_WHEN_MODE_STREAM},
     responses={
         200: ResponseSpec(
@@ -89,8 +123,8 @@ async def run_invocation(
     data: Any, request: Request[Any, Any, Any], ctx: AppContext, mode: InvokeMode
 ) -> Response[InvokeResponse | JobAccepted] | ServerSentEvent:
     """The native contract of `POST /invoke` for a validated body, in `mode`."""
+    check_capture_override(data, ctx)
     invocation = invocation_from_request(data, mode=mode, capture_plan=ctx.capture_plan)
-    check_capture_override(invocation, ctx)
     if mode == "sync":
         return await _invoke_sync(invocation, request, ctx)
     record = await ctx.manager.submit(invocation)
@@ -109,9 +143,10 @@ async def run_invocation(
     )
 
 
-def check_capture_override(invocation: Invocation, ctx: AppContext) -> None:
-    """403 when the request overrides capture and the operator forbids it."""
-    if invocation.capture_override is not None and ctx.config.capture_override == "deny":
+def check_capture_override(data: Any, ctx: AppContext) -> None:
+    """403 when the validated request `data` overrides capture and the operator forbids it
+    (checked before anything is resolved for it)."""
+    if data.capture_override is not None and ctx.config.capture_override == "deny":
         raise problem(
             403,
             "capture-override-denied",
@@ -128,7 +163,12 @@ async def _invoke_sync(
     watch = DisconnectWatch(request, stop)
     try:
         result = await ctx.manager.invoke(invocation, stop)
-    except (StepFailedError, InvocationCancelledError, OutputNotSerializableError) as exc:
+    except (
+        StepFailedError,
+        InvocationAbortedError,
+        InvocationCancelledError,
+        OutputNotSerializableError,
+    ) as exc:
         if isinstance(exc, InvocationCancelledError) and not ctx.manager.accepting:
             # stopped by the end of the drain grace, not by its client: 503, not 499
             shutting_down = ShuttingDownError("the service is shutting down")

@@ -35,8 +35,8 @@ from zenml_serving.api.invoke import (
     InvokeMode,
     check_capture_override,
     run_invocation,
+    shed_then_vet,
 )
-from zenml_serving.api.request_limits import vet_json_body
 from zenml_serving.api.responses import DocumentedOperation, InvokeOperation, problem_responses
 from zenml_serving.api.schemas import (
     InvokeResponse,
@@ -48,6 +48,7 @@ from zenml_serving.api.schemas import (
 from zenml_serving.engine.cancellation import InvocationCancelledError, InvocationTimeoutError
 from zenml_serving.engine.engine import StepFailedError
 from zenml_serving.execution.invocation import Invocation, invocation_from_request
+from zenml_serving.execution.manager import InvocationAbortedError
 from zenml_serving.execution.outputs import OutputNotSerializableError
 from zenml_serving.execution.signals import StopSignal
 from zenml_serving.tracking.records import run_name_of
@@ -79,7 +80,7 @@ _DOCS = {"/docs": "/playground", "/redoc": "/schema/openapi.json"}
     ),
     status_code=200,
     tags=["invoke"],
-    before_request=vet_json_body,
+    before_request=shed_then_vet("sync"),
     responses={
         200: ResponseSpec(
             ZenMLInvokeResponse | InvokeResponse,  # type: ignore[arg-type]
@@ -108,8 +109,8 @@ async def invoke_zenml(
     """Validate, admit and run one invocation; a failed run is a 200 with `success: false`."""
     if mode is not None:
         return await run_invocation(data, request, ctx, mode)
+    check_capture_override(data, ctx)
     invocation = invocation_from_request(data, mode="sync", capture_plan=ctx.capture_plan)
-    check_capture_override(invocation, ctx)
     stop = StopSignal()
     watch = DisconnectWatch(request, stop)
     started = time.perf_counter()
@@ -125,7 +126,7 @@ async def invoke_zenml(
             f"timed out ({exc}); raise ZENML_SERVING_REQUEST_TIMEOUT or move long work to an "
             "orchestrator"
         )
-    except (InvocationCancelledError, OutputNotSerializableError) as exc:
+    except (InvocationCancelledError, InvocationAbortedError, OutputNotSerializableError) as exc:
         error = str(exc)
     finally:
         watch.close()
@@ -151,7 +152,7 @@ async def invoke_zenml(
     ),
     status_code=202,
     tags=["invoke"],
-    before_request=vet_json_body,
+    before_request=shed_then_vet("async", mode_from_query=False),
     responses={
         202: ResponseSpec(ZenMLSubmitResponse, description="The job was queued"),
         **problem_responses(400, 401, 403, 413, 415, 422, 429, 503),
@@ -166,8 +167,8 @@ async def submit_zenml(
     ctx: NamedDependency[AppContext],
 ) -> Response[ZenMLSubmitResponse]:
     """Queue one invocation as a job."""
+    check_capture_override(data, ctx)
     invocation = invocation_from_request(data, mode="async", capture_plan=ctx.capture_plan)
-    check_capture_override(invocation, ctx)
     record = await ctx.manager.submit(invocation)
     return Response(
         ZenMLSubmitResponse(run_id=record.job_id),

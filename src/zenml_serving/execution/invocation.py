@@ -60,6 +60,10 @@ class Invocation:
     mode: Mode = "sync"
     capture_override: Mapping[str, Any] | None = None
     submitted_at: float = field(default_factory=time.time)
+    """Wall-clock time, for records (`created_at`)."""
+    received: float = field(default_factory=time.monotonic)
+    """`time.monotonic()` at arrival: the request timeout counts from it (one clock for
+    every "seconds left", which a wall-clock step cannot move)."""
     capture: InvocationCapture | None = None
     """What this invocation may record, resolved once on the request path for every sink."""
     attributes: dict[str, Any] = field(default_factory=dict)

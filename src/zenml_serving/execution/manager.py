@@ -17,7 +17,7 @@ import functools
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgspec
 import structlog
@@ -31,7 +31,13 @@ from zenml_serving.engine.engine import InvocationResult, StepFailedError, StepR
 from zenml_serving.engine.observer import CompositeObserver, ExecutionObserver, StepOutcome
 from zenml_serving.execution.backend import BackendUnavailableError, JobStoreFullError
 from zenml_serving.execution.backends import process_owner
-from zenml_serving.execution.invocation import Invocation, InvocationListener, InvocationOutcome
+from zenml_serving.execution.invocation import (
+    Invocation,
+    InvocationListener,
+    InvocationOutcome,
+    Mode,
+)
+from zenml_serving.execution.outcomes import counted_as
 from zenml_serving.execution.outputs import to_json_builtins
 from zenml_serving.execution.records import (
     CHUNK_EVENT,
@@ -52,7 +58,13 @@ if TYPE_CHECKING:
     from zenml_serving.engine.engine import DirectExecutionEngine
     from zenml_serving.execution.backend import EventLog, JobStore
 
-__all__ = ["ExecutionStats", "JobsFullError", "ServingExecutionManager", "ShuttingDownError"]
+__all__ = [
+    "ExecutionStats",
+    "InvocationAbortedError",
+    "JobsFullError",
+    "ServingExecutionManager",
+    "ShuttingDownError",
+]
 
 _log = structlog.stdlib.get_logger(__name__)
 _encoder = msgspec.json.Encoder()
@@ -75,13 +87,24 @@ class JobsFullError(OverloadedError):
 
 @dataclass
 class ExecutionStats:
-    """Counters for /status and /metrics (this process only)."""
+    """Counters for /status (this process only); /metrics counts the same outcomes."""
 
     completed: int = 0
     failed: int = 0
     cancelled: int = 0
     timed_out: int = 0
     rejected: int = 0
+    """Refused at admission: overloaded (429) or shutting down (503)."""
+
+    def count(self, outcome: str) -> None:
+        """Count `outcome` (see `counted_as`)."""
+        field = counted_as(outcome)
+        setattr(self, field, getattr(self, field) + 1)
+
+
+class InvocationAbortedError(Exception):
+    """Something on the worker thread raised SystemExit or KeyboardInterrupt (a step calling
+    `sys.exit()`, say): the invocation failed; the serving process does not exit."""
 
 
 @dataclass
@@ -128,6 +151,9 @@ class ServingExecutionManager:
         self._workers: WorkerThreads | None = None
         self._active: dict[str, _ActiveJob] = {}
         self._running_sync: set[StopSignal] = set()
+        self._job_states: dict[str, str] = {}
+        """This process's kept jobs by id: their status, kept as events apply (not queried)."""
+        self._job_counts: dict[str, int] = {}
         self._maintenance: asyncio.Task[None] | None = None
         self._drain_timer: asyncio.TimerHandle | None = None
         self._accepting = False
@@ -208,7 +234,7 @@ class ServingExecutionManager:
         stop = stop or StopSignal()
         self._running_sync.add(stop)
         try:
-            token = CancellationToken.with_timeout(self._remaining(invocation))
+            token = CancellationToken(invocation.received + self.request_timeout_s)
             return await self._run(invocation, reservation, token, stop, observer=None)
         finally:
             self._running_sync.discard(stop)
@@ -227,6 +253,7 @@ class ServingExecutionManager:
         )
         try:
             await self._forget_events_of(await self.jobs.put(record))
+            self._set_job_state(record.job_id, record.status)
             await self.events.append(
                 JobEvent(type="job.queued", job_id=invocation.id, at=time.time())
             )
@@ -270,7 +297,7 @@ class ServingExecutionManager:
         queue: asyncio.Queue[JobEvent | None] = asyncio.Queue()
         observer = _JobEventObserver(invocation.id, loop, queue)
         pump = asyncio.create_task(self._pump(queue, observer.chunk_taken))
-        token = CancellationToken.with_timeout(self._remaining(invocation))
+        token = CancellationToken(invocation.received + self.request_timeout_s)
         final: JobEvent
         try:
             result = await self._run(
@@ -364,12 +391,46 @@ class ServingExecutionManager:
     async def _apply_to_record(self, event: JobEvent) -> bool:
         record = await self.jobs.get(event.job_id)
         if record is not None:
-            await self._forget_events_of(await self.jobs.put(apply_event(record, event)))
+            updated = apply_event(record, event)
+            await self._forget_events_of(await self.jobs.put(updated))
+            self._set_job_state(updated.job_id, updated.status)
         return True
 
     async def _forget_events_of(self, evicted: list[str]) -> None:
         for job_id in evicted:
+            self._drop_job_state(job_id)
             await self.events.forget(job_id)
+
+    # -- job counts ------------------------------------------------------------------------
+
+    def job_counts(self) -> Mapping[str, int]:
+        """This process's kept jobs by status (queued, running, completed, ...), as kept
+        while its jobs move on: reading them costs nothing whatever the store holds."""
+        return self._job_counts
+
+    def _set_job_state(self, job_id: str, status: str) -> None:
+        # Only the process that runs a job writes its record: every job here is ours.
+        self._drop_job_state(job_id)
+        self._job_states[job_id] = status
+        self._job_counts[status] = self._job_counts.get(status, 0) + 1
+
+    def _drop_job_state(self, job_id: str) -> None:
+        status = self._job_states.pop(job_id, None)
+        if status is not None:
+            self._job_counts[status] -= 1
+
+    async def _recount_jobs(self) -> None:
+        """Forget finished jobs the store no longer keeps: with a store shared by several
+        processes, another one's put or eviction may drop ours (a maintenance round)."""
+        if not self.jobs.describe().get("shared", True):
+            return  # only this process evicts, and it sees every eviction
+        kept_here = {j for j, status in self._job_states.items() if status in _FINISHED}
+        if not kept_here:
+            return
+        records, _ = await self.jobs.query(status=None, limit=10**9, offset=0)
+        for job_id in kept_here - {r.job_id for r in records}:
+            if self._job_states.get(job_id) in _FINISHED:
+                self._drop_job_state(job_id)
 
     async def _until_stored(self, write: Callable[[], Awaitable[T]]) -> T | None:
         """`write()`, retried while the backend is unavailable; None once stopping."""
@@ -386,6 +447,15 @@ class ServingExecutionManager:
 
     # -- the one execution path ------------------------------------------------------------
 
+    def refuse_when_full(self, mode: Mode) -> None:
+        """Raise OverloadedError (429), counted as every refusal, when nothing could be admitted
+        now: the invoke routes call it before the body is read and validated, so that a request
+        shed under overload costs as little as possible. `invoke`/`submit` still admit."""
+        if self._accepting and self.slots.full:
+            # Refused before it had an id or parameters; the outcome hook counts it by mode.
+            self._tally(Invocation(id="", parameters={}, mode=mode), "overloaded")
+            raise OverloadedError(self.slots.retry_after_s())
+
     def _reserve(self, invocation: Invocation) -> Slot | asyncio.Future[Slot]:
         if not self._accepting:
             self._tally(invocation, "shutting_down")
@@ -398,17 +468,12 @@ class ServingExecutionManager:
 
     def _tally(self, invocation: Invocation, outcome: str) -> None:
         """Count how an invocation ended for its client (stats, then the outcome hook)."""
-        field = "rejected" if outcome == "overloaded" else outcome
-        if hasattr(self.stats, field):
-            setattr(self.stats, field, getattr(self.stats, field) + 1)
+        self.stats.count(outcome)
         if self._on_outcome is not None:
             try:
                 self._on_outcome(invocation, outcome)
             except Exception:
                 _log.exception("outcome_hook_failed", outcome=outcome)
-
-    def _remaining(self, invocation: Invocation) -> float:
-        return max(0.0, invocation.submitted_at + self.request_timeout_s - time.time())
 
     async def _run(
         self,
@@ -579,13 +644,25 @@ class ServingExecutionManager:
             )
             _log.exception("invocation_crashed", invocation_id=invocation.id)
             raise
+        except BaseException as exc:
+            # SystemExit / KeyboardInterrupt: on a worker thread it would end nothing but this
+            # invocation, and on the event loop it would stop the server. A failure, told.
+            outcome = InvocationOutcome(
+                "failed", time.perf_counter() - started, error=exc, steps=records
+            )
+            _log.error(
+                "invocation_aborted", invocation_id=invocation.id, error_type=type(exc).__name__
+            )
+            raise InvocationAbortedError(
+                f"a step raised {type(exc).__name__}({exc}); the invocation failed"
+            ) from exc
         finally:
-            assert outcome is not None
-            for listener in self._listeners:
-                try:
-                    listener.invocation_finished(invocation, outcome)
-                except Exception:
-                    _log.exception("listener_failed", listener=repr(listener))
+            if outcome is not None:  # set on every path above, unless logging itself raised
+                for listener in self._listeners:
+                    try:
+                        listener.invocation_finished(invocation, outcome)
+                    except Exception:
+                        _log.exception("listener_failed", listener=repr(listener))
 
     # -- maintenance -----------------------------------------------------------------------
 
@@ -598,8 +675,8 @@ class ServingExecutionManager:
         """Evict expired job records and their event histories; return how many went."""
         try:
             evicted = await self.jobs.evict(time.time())
-            for job_id in evicted:
-                await self.events.forget(job_id)
+            await self._forget_events_of(evicted)
+            await self._recount_jobs()
             return len(evicted)
         except BackendUnavailableError:
             return 0  # the backend logs its outage itself; the next round catches up
@@ -612,6 +689,8 @@ MAX_CHUNK_BACKLOG = 10_000
 """Chunks of one job waiting to be written to the event log past which new ones are dropped."""
 MAX_CHUNK_BACKLOG_BYTES = 8 * 1024 * 1024
 """The same bound in JSON bytes."""
+
+_FINISHED: Final = frozenset({"completed", "failed", "cancelled", "timed_out"})
 
 
 class _JobEventObserver:

@@ -81,6 +81,12 @@ class ExecutionSlots:
         rounds = (self.waiting + 1) / max(self.limit, 1)
         return max(1, min(3600, math.ceil(rounds * self._mean_duration_s)))
 
+    @property
+    def full(self) -> bool:
+        """No slot and no place in line is free: `reserve()` would raise OverloadedError."""
+        busy = self.in_use >= self.limit or bool(self._waiters)
+        return busy and self.waiting >= self.max_waiting
+
     def reserve(self) -> Slot | asyncio.Future[Slot]:
         """Claim a slot now (returned directly) or a place in line (a future resolving to the
         Slot when it is this claim's turn); raise OverloadedError if neither is free.

@@ -30,6 +30,8 @@ from prometheus_client import (
 from prometheus_client import multiprocess as _multiprocess
 from prometheus_client.exposition import choose_encoder
 
+from zenml_serving.execution.outcomes import ADMISSION_REFUSALS, counted_as
+
 if TYPE_CHECKING:
     from prometheus_client.metrics import MetricWrapperBase
 
@@ -100,7 +102,7 @@ _LATENCY_BUCKETS = (
 
 INVOCATION_OUTCOMES: Final = ("completed", "failed", "cancelled", "timed_out", "rejected")
 INVOCATION_MODES: Final = ("sync", "async", "stream")
-REJECTION_REASONS: Final = ("overloaded", "shutting_down")
+REJECTION_REASONS: Final = ADMISSION_REFUSALS
 JOB_STATES: Final = ("queued", "running", "completed", "failed", "cancelled", "timed_out")
 STREAM_KINDS: Final = ("sse", "websocket")
 TRACKING_DROP_REASONS: Final = ("full", "failed", "shutdown")
@@ -373,29 +375,9 @@ async def sample_state(
     CONCURRENCY_LIMIT.set(slots.limit)
     if tracking is not None:
         TRACKING_QUEUE_DEPTH.set(tracking.depth)
-    try:
-        records, _ = await manager.jobs.query(status=None, limit=10**9, offset=0)
-    except Exception as exc:  # the job backend is down: its own logs say so
-        _log_jobs_unavailable(exc)
-        return
-    counts = dict.fromkeys(JOB_STATES, 0)
-    for record in records:
-        if record.owner == manager.owner:
-            counts[record.status] = counts.get(record.status, 0) + 1
-    for state, count in counts.items():
-        child(JOBS, state).set(count)
-
-
-_JOBS_LOG_INTERVAL_S = 60.0
-_jobs_logged_at = -_JOBS_LOG_INTERVAL_S
-
-
-def _log_jobs_unavailable(error: Exception) -> None:
-    global _jobs_logged_at  # noqa: PLW0603 - one rate limit per process
-    now = time.monotonic()
-    if now - _jobs_logged_at >= _JOBS_LOG_INTERVAL_S:
-        _jobs_logged_at = now
-        _log.warning("metrics_jobs_unavailable", error=f"{type(error).__name__}: {error}")
+    counts = manager.job_counts()
+    for state in JOB_STATES:
+        child(JOBS, state).set(counts.get(state, 0))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -419,7 +401,7 @@ def count_outcome(mode: str, outcome: str) -> None:
     `outcome` is completed, failed, cancelled, timed_out, or a rejection reason
     (overloaded, shutting_down), which counts as `rejected` plus a rejection.
     """
-    if outcome in REJECTION_REASONS:
+    counted = counted_as(outcome)
+    if counted == "rejected":
         child(REJECTIONS, outcome).inc()
-        outcome = "rejected"
-    child(INVOCATIONS, mode, outcome).inc()
+    child(INVOCATIONS, mode, counted).inc()

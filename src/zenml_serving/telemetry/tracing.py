@@ -6,8 +6,8 @@
 - `RedactingSpanProcessor` wraps the exporting processor: a span's attributes freeze at
   `end()`, so it hands the exporter a redacted *copy* (attributes, event and link attributes,
   status description) and the exporter never sees the original.
-- `route_of`: the route template that serves a request (`/jobs/{job_id}`), never the raw
-  path: server span names and metric labels (`telemetry/http.py`).
+- `UNMATCHED_ROUTE`: the route label of a request no route matched (server spans and metric
+  labels use the route template Litestar's router found, never the raw path: `telemetry/http.py`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ __all__ = [
     "build_tracer_provider",
     "current_trace_attributes",
     "format_trace_id",
-    "route_of",
 ]
 
 UNMATCHED_ROUTE = "unmatched"
@@ -194,36 +193,3 @@ def _configured_exporter(config: ServingConfig) -> SpanExporter | None:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()
-
-
-def route_of(scope: Any) -> str | None:
-    """The route template that serves `scope` (e.g. `/jobs/{job_id:str}`), or None if none does.
-
-    Resolved through the app's own (cached) router, so it also works before routing ran.
-    """
-    template = scope.get("path_template")
-    if template:
-        return str(template)
-    app = scope.get("litestar_app")
-    if app is None:
-        return None
-    path = scope.get("path", "")
-    root_path = scope.get("root_path", "")
-    if root_path and path.startswith(root_path):
-        path = path[len(root_path) :]
-    try:
-        *_, template = app.asgi_router.handle_routing(
-            path=_normalize(path), method=scope.get("method")
-        )
-    except Exception:  # 404 / 405: no template
-        return None
-    return str(template) if template else None
-
-
-def _normalize(path: str) -> str:
-    path = path.strip()
-    if not path.startswith("/"):
-        path = "/" + path
-    if len(path) > 1 and path.endswith("/"):
-        path = path.rstrip("/")
-    return path

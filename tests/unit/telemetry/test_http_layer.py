@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from litestar import Litestar, get
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -19,17 +18,8 @@ TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 TRACEPARENT = f"00-{TRACE_ID}-b7ad6b7169203331-01"
 
 
-@get("/ok")
-async def ok() -> str:
-    return "ok"
-
-
-@get("/health")
-async def health() -> str:
-    return "ok"
-
-
-ROUTES = Litestar([ok, health])
+ROUTES = {"/ok": "/ok", "/health": "/health", "/jobs/abc-123": "/jobs/{job_id}"}
+"""Path -> the template Litestar's router would put in the scope (`path_template`)."""
 
 
 def _serve(answer: Any) -> tuple[HttpTelemetry, InMemorySpanExporter]:
@@ -52,7 +42,6 @@ def _call(
         "scheme": "http",
         "headers": headers or [],
         "client": ("10.0.0.7", 4000),
-        "litestar_app": ROUTES,
     }
     sent: list[dict[str, Any]] = []
 
@@ -68,6 +57,8 @@ def _call(
 
 def _answering(status: int) -> Any:
     async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["path"] in ROUTES:  # routing, as Litestar does it
+            scope["path_template"] = ROUTES[scope["path"]]
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b"x"})
 
@@ -123,3 +114,18 @@ def test_probes_make_no_span_and_get_no_trace_headers() -> None:
     sent = _call(layer, "/health", [(b"traceparent", TRACEPARENT.encode())])
     assert exporter.get_finished_spans() == ()
     assert b"x-trace-id" not in dict(sent[0]["headers"])
+
+
+def test_named_by_the_route_template_never_the_path() -> None:
+    layer, exporter = _serve(_answering(200))
+    _call(layer, "/jobs/abc-123")
+    span = _only(exporter)
+    assert span.name == "GET /jobs/{job_id}"
+    assert span.attributes is not None
+    assert span.attributes["http.route"] == "/jobs/{job_id}"
+
+
+def test_a_request_no_route_matched_is_unmatched() -> None:
+    layer, exporter = _serve(_answering(404))
+    _call(layer, "/nope/1")
+    assert _only(exporter).name == "GET unmatched"

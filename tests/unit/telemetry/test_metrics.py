@@ -143,34 +143,24 @@ class TestTrackingMetrics:
 
 
 class TestStateSampling:
-    """Gauges come from this process; a job store that is down breaks nothing."""
+    """Gauges come from this process's own bookkeeping: the job store is never read."""
 
     @staticmethod
-    def _manager(query: Any) -> Any:
+    def _manager(counts: dict[str, int]) -> Any:
         from types import SimpleNamespace
 
-        slots = SimpleNamespace(in_use=2, orphaned=0, waiting=1, max_waiting=7, limit=3)
-        return SimpleNamespace(slots=slots, owner="me", jobs=SimpleNamespace(query=query))
-
-    def test_only_this_processs_jobs(self) -> None:
-        from zenml_serving.execution.records import JobRecord
-
-        async def query(**_: Any) -> tuple[list[JobRecord], int]:
-            records = [
-                JobRecord(job_id="a", created_at=0, status="running", owner="me"),
-                JobRecord(job_id="b", created_at=0, status="running", owner="other"),
-                JobRecord(job_id="c", created_at=0, status="completed", owner="me"),
-            ]
-            return records, 3
-
-        asyncio.run(metrics.sample_state(self._manager(query)))
-        assert _value("zenml_serving_jobs", state="running") == 1
-        assert _value("zenml_serving_jobs", state="completed") == 1
-        assert _value("zenml_serving_queue_capacity") == 7
-
-    def test_job_store_down(self) -> None:
         async def query(**_: Any) -> Any:
-            raise ConnectionError("redis is down")
+            raise AssertionError("the job gauges must not query the job store")
 
-        asyncio.run(metrics.sample_state(self._manager(query)))
+        slots = SimpleNamespace(in_use=2, orphaned=0, waiting=1, max_waiting=7, limit=3)
+        return SimpleNamespace(
+            slots=slots, owner="me", jobs=SimpleNamespace(query=query), job_counts=lambda: counts
+        )
+
+    def test_job_gauges_come_from_the_kept_counts(self) -> None:
+        asyncio.run(metrics.sample_state(self._manager({"running": 1, "completed": 4})))
+        assert _value("zenml_serving_jobs", state="running") == 1
+        assert _value("zenml_serving_jobs", state="completed") == 4
+        assert _value("zenml_serving_jobs", state="queued") == 0
+        assert _value("zenml_serving_queue_capacity") == 7
         assert _value("zenml_serving_executions_in_flight") == 2
