@@ -48,19 +48,18 @@ class TestStepFaults:
 
 
 class TestAStepThatExits:
-    """`sys.exit()` or KeyboardInterrupt in a step fails its invocation, never the process."""
+    """`sys.exit()` or KeyboardInterrupt in a step fails that step, named, never the process."""
 
     def test_answered_500_and_the_service_keeps_serving(
         self, service_factory: ServiceFactory
     ) -> None:
         service = service_factory(snapshot_of(FAULTS))
         for kind, name in (("sys_exit", "SystemExit"), ("interrupt", "KeyboardInterrupt")):
-            aborted = service.client.post("/invoke", json=fault(kind))
-            assert aborted.status_code == 500, aborted.text
-            problem = aborted.json()
-            assert problem["type"].endswith("invocation-aborted")
-            assert name in problem["detail"]
-            assert problem["invocation_id"] == aborted.headers["x-invocation-id"]
+            failed = service.client.post("/invoke", json=fault(kind))
+            assert failed.status_code == 500, failed.text
+            problem = failed.json()
+            assert problem["type"].endswith("step-failed")
+            assert (problem["step"], problem["error_type"]) == ("misbehave", name)
 
         job = service.client.post("/invoke?mode=async", json=fault("sys_exit")).json()
         deadline = time.monotonic() + 30
@@ -69,7 +68,7 @@ class TestAStepThatExits:
             time.sleep(0.05)
             record = service.client.get(f"/jobs/{job['job_id']}").json()
         assert record["status"] == "failed"
-        assert record["error"]["type"] == "InvocationAbortedError"
+        assert (record["error"]["type"], record["error"]["step"]) == ("SystemExit", "misbehave")
 
         ok = service.client.post("/invoke", json=fault("none"))
         assert ok.json()["outputs"] == {"output": "ok"}

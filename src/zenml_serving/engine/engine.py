@@ -270,8 +270,11 @@ class DirectExecutionEngine:
             try:
                 outputs = _split_outputs(step, step.function(**inputs))
                 break
-            except Exception as exc:
-                if attempts < max_attempts and not token.cancelled and not halted():
+            # sys.exit() or a raised KeyboardInterrupt in step code fail the step, named, like
+            # any error (on a worker thread they are no signal to stop the server); no retry.
+            except (Exception, SystemExit, KeyboardInterrupt) as exc:
+                retryable = isinstance(exc, Exception)
+                if retryable and attempts < max_attempts and not token.cancelled and not halted():
                     assert step.retry is not None
                     # As ZenML: the first wait is `delay`, each later one `backoff` times longer.
                     delay = step.retry.delay_s * step.retry.backoff ** (attempts - 1)
@@ -354,5 +357,5 @@ def _call_hook(step: ServedStep, hook: Any, error: BaseException | None) -> None
             hook(error)
         else:
             hook()
-    except Exception:
+    except (Exception, SystemExit, KeyboardInterrupt):
         _log.exception("step_hook_failed", step=step.name, hook=getattr(hook, "__name__", "?"))

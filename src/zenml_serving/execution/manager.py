@@ -103,8 +103,9 @@ class ExecutionStats:
 
 
 class InvocationAbortedError(Exception):
-    """Something on the worker thread raised SystemExit or KeyboardInterrupt (a step calling
-    `sys.exit()`, say): the invocation failed; the serving process does not exit."""
+    """SystemExit or KeyboardInterrupt escaped the engine on the worker thread (step code's
+    own are step failures, named by the engine; this is the guard for anything else, a hook or
+    a listener): the invocation failed; the serving process does not exit."""
 
 
 @dataclass
@@ -654,7 +655,8 @@ class ServingExecutionManager:
                 "invocation_aborted", invocation_id=invocation.id, error_type=type(exc).__name__
             )
             raise InvocationAbortedError(
-                f"a step raised {type(exc).__name__}({exc}); the invocation failed"
+                f"{type(exc).__name__}({exc}) escaped the pipeline's execution; the invocation "
+                "failed"
             ) from exc
         finally:
             if outcome is not None:  # set on every path above, unless logging itself raised
