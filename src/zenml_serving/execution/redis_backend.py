@@ -75,6 +75,7 @@ from zenml_serving.execution.records import (
     JobRecord,
     apply_event,
 )
+from zenml_serving.execution.shared_backend import SharedJobBackend
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -282,7 +283,7 @@ class _Subscription:
                 self._recheck = True  # a notification may have been lost: read once more
 
 
-class RedisJobBackend:
+class RedisJobBackend(SharedJobBackend):
     """Job store and event log in Redis, shared by every process with the same namespace."""
 
     def __init__(
@@ -725,22 +726,6 @@ class RedisJobBackend:
                 return
         await self._record_gone(record, "job.cancelled", _gone(record.owner))
 
-    async def _cancel_locally(self, job_id: str) -> None:
-        if self._cancel is not None:
-            await self._cancel(job_id)
-
-    async def _wait_until_finished(self, job_id: str) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._cancel_wait_s
-        while True:
-            waiter = self._waiter(job_id)
-            record = await self.get(job_id)
-            remaining = deadline - loop.time()
-            if record is None or record.finished or remaining <= 0:
-                return
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(waiter.wait(), remaining)
-
     async def _record_gone(
         self, record: JobRecord, event_type: str, reason: str
     ) -> JobRecord | None:
@@ -863,11 +848,6 @@ class RedisJobBackend:
             waiter = self._waiters[job_id] = asyncio.Event()
         return waiter
 
-    def _wake(self, job_id: str) -> None:
-        waiter = self._waiters.pop(job_id, None)
-        if waiter is not None:
-            waiter.set()
-
     def _wake_all(self) -> None:
         for job_id in list(self._waiters.keys()):
             self._wake(job_id)
@@ -922,16 +902,3 @@ class RedisJobBackend:
             elif record is not None and record.finished:
                 self._local.pop(job_id, None)
                 await self._cancel_locally(job_id)
-
-    def _spawn(self, work: Awaitable[None]) -> None:
-        async def run() -> None:
-            try:
-                await work
-            except BackendUnavailableError:
-                pass  # logged by _unavailable
-            except Exception:
-                _log.exception("job_backend_task_failed")
-
-        task = asyncio.create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)

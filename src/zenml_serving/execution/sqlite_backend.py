@@ -68,6 +68,7 @@ import structlog
 
 from zenml_serving.execution.backend import BackendUnavailableError, JobStoreFullError
 from zenml_serving.execution.records import JobError, JobEvent, JobRecord, apply_event
+from zenml_serving.execution.shared_backend import SharedJobBackend
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
@@ -201,7 +202,7 @@ class _Subscription:
                 recheck = True
 
 
-class SqliteJobBackend:
+class SqliteJobBackend(SharedJobBackend):
     """Job store and event log in one SQLite file, shared by the processes of one host."""
 
     def __init__(
@@ -588,22 +589,6 @@ class SqliteJobBackend:
             self._signal(db, job_id, cancel_owner=record.owner)
         await self._wait_until_finished(job_id)
 
-    async def _cancel_locally(self, job_id: str) -> None:
-        if self._cancel is not None:
-            await self._cancel(job_id)
-
-    async def _wait_until_finished(self, job_id: str) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._cancel_wait_s
-        while True:
-            waiter = self._waiter(job_id)
-            record = await self.get(job_id)
-            remaining = deadline - loop.time()
-            if record is None or record.finished or remaining <= 0:
-                return
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(waiter.wait(), remaining)
-
     # -- event log ---------------------------------------------------------------------------
 
     async def append(self, event: JobEvent) -> JobEvent:
@@ -663,11 +648,6 @@ class SqliteJobBackend:
             self._poll_needed.set()
         return waiter
 
-    def _wake(self, job_id: str) -> None:
-        waiter = self._waiters.pop(job_id, None)
-        if waiter is not None:
-            waiter.set()
-
     async def _poll(self) -> None:
         """Follow the other processes' commits while someone here waits (see the module
         docstring): data_version first, the new signals only when it moved."""
@@ -713,19 +693,6 @@ class SqliteJobBackend:
         record = await self.get(job_id)  # settles it if it was an earlier process's
         if record is not None and not record.finished:
             self._record_gone(record, "job.cancelled")
-
-    def _spawn(self, work: Awaitable[None]) -> None:
-        async def run() -> None:
-            try:
-                await work
-            except BackendUnavailableError:
-                pass  # logged by _unavailable
-            except Exception:
-                _log.exception("job_backend_task_failed")
-
-        task = asyncio.create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
 
 @contextlib.contextmanager
