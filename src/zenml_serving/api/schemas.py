@@ -53,19 +53,26 @@ class CaptureOverride(pydantic.BaseModel):
     )
 
 
-def build_invoke_request_model(
-    parameters_model: type[pydantic.BaseModel],
-) -> type[pydantic.BaseModel]:
-    """The `POST /invoke` body for one pipeline: its parameters and an optional override."""
-    required = any(f.is_required() for f in parameters_model.model_fields.values())
+def _parameters_field(parameters_model: type[pydantic.BaseModel]) -> tuple[dict[str, Any], Any]:
+    """The field options that close an object in the document, and the `parameters` field:
+    required when a parameter is, else defaulting to the model's defaults."""
     # Litestar renders a pydantic model's `extra="forbid"` as nothing: say it in the document
     # (on a field typed by the model, `schema_extra` lands on the model's component schema).
     closed: dict[str, Any] = {"json_schema_extra": {"additionalProperties": False}}
-    parameters_field: Any = (
+    required = any(f.is_required() for f in parameters_model.model_fields.values())
+    field: Any = (
         pydantic.Field(..., **closed)
         if required
         else pydantic.Field(default_factory=parameters_model, **closed)
     )
+    return closed, field
+
+
+def build_invoke_request_model(
+    parameters_model: type[pydantic.BaseModel],
+) -> type[pydantic.BaseModel]:
+    """The `POST /invoke` body for one pipeline: its parameters and an optional override."""
+    closed, parameters_field = _parameters_field(parameters_model)
     model: type[pydantic.BaseModel] = pydantic.create_model(
         "InvokeRequest",
         __config__=pydantic.ConfigDict(extra="forbid"),
@@ -83,13 +90,7 @@ def build_zenml_invoke_request_model(
     validated by `parameters_model` (the lax one), `run_name`, `skip_artifact_materialization`,
     and our optional `capture_override`. Unknown top-level fields are refused (ZenML's server
     ignores them: here a typo must not drop a field silently)."""
-    required = any(f.is_required() for f in parameters_model.model_fields.values())
-    closed: dict[str, Any] = {"json_schema_extra": {"additionalProperties": False}}
-    parameters_field: Any = (
-        pydantic.Field(..., **closed)
-        if required
-        else pydantic.Field(default_factory=parameters_model, **closed)
-    )
+    closed, parameters_field = _parameters_field(parameters_model)
     model: type[pydantic.BaseModel] = pydantic.create_model(
         "ZenMLInvokeRequest",
         __config__=pydantic.ConfigDict(extra="forbid"),

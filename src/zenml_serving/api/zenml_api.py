@@ -93,7 +93,7 @@ _DOCS = {"/docs": "/playground", "/redoc": "/schema/openapi.json"}
             description="`mode=async`: the job was queued (`Location` names it)",
             generate_examples=False,
         ),
-        **problem_responses(400, 401, 403, 413, 415, 422, 429, 499, 500, 503, 504),
+        **problem_responses(400, 401, 403, 408, 413, 415, 422, 429, 499, 500, 503, 504),
     },
     operation_class=InvokeOperation,
 )
@@ -155,7 +155,7 @@ async def invoke_zenml(
     before_request=shed_then_vet("async", mode_from_query=False),
     responses={
         202: ResponseSpec(ZenMLSubmitResponse, description="The job was queued"),
-        **problem_responses(400, 401, 403, 413, 415, 422, 429, 503),
+        **problem_responses(400, 401, 403, 408, 413, 415, 422, 429, 503),
     },
     operation_class=DocumentedOperation,
 )
